@@ -1,0 +1,47 @@
+"""The ``idgate`` command line: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from idgate.errors import IdgateError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="idgate: a secure-by-default identity provider.")
+
+
+def _register() -> None:
+    from idgate.cli import db, init, keys, login, serve, users, verify
+
+    app.command("init")(init.init_command)
+    app.command("serve")(serve.serve_command)
+    app.command("verify")(verify.verify_command)
+    app.command("login")(login.login_command)
+    app.add_typer(users.app, name="user", help="Manage users.")
+    app.add_typer(keys.app, name="keys", help="Manage signing keys.")
+    app.add_typer(db.app, name="db", help="Database schema.")
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except IdgateError as exc:
+        typer.echo(f"Error: {exc.description}", err=True)
+        sys.exit(1)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

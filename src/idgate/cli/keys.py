@@ -1,0 +1,48 @@
+"""``idgate keys list|rotate|revoke``. Private keys are never printed."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from idgate.cli.common import DatabaseOpt, DataOpt, open_provider
+from idgate.services import keys
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("list")
+def list_(data: DataOpt, database: DatabaseOpt = None) -> None:
+    """List signing keys with their state (active, published, retired, revoked)."""
+    provider = open_provider(data, database)
+    try:
+        rows = keys.list_keys(provider.sessions)
+    finally:
+        provider.close()
+    table = Table("kid", "alg", "state", "created", "retire after")
+    for k in rows:
+        table.add_row(k.kid, k.alg, k.state, k.created_at, k.retire_after or "")
+    Console(width=200).print(table)
+
+
+@app.command("rotate")
+def rotate(data: DataOpt, database: DatabaseOpt = None) -> None:
+    """Make a new active key; the old one stays in the JWKS until its tokens have expired."""
+    provider = open_provider(data, database)
+    try:
+        kid = keys.rotate(provider.sessions, provider.settings, provider.kek)
+    finally:
+        provider.close()
+    typer.echo(f"new active key {kid}")
+
+
+@app.command("revoke")
+def revoke(kid: str, data: DataOpt, database: DatabaseOpt = None) -> None:
+    """Withdraw a compromised key at once: gone from the JWKS, its tokens fail."""
+    provider = open_provider(data, database)
+    try:
+        new_kid = keys.revoke(provider.sessions, provider.settings, provider.kek, kid)
+    finally:
+        provider.close()
+    typer.echo(f"revoked {kid}" + (f"; new active key {new_kid}" if new_kid else ""))

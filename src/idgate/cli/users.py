@@ -1,0 +1,91 @@
+"""``idgate user add|list|disable|enable|set-password|delete``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from idgate.cli.common import DatabaseOpt, DataOpt, open_provider, read_password_stdin
+from idgate.errors import ConfigError
+from idgate.services import accounts
+
+app = typer.Typer(no_args_is_help=True)
+
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")]
+
+
+@app.command("add")
+def add(name: str, data: DataOpt, password_stdin: PasswordStdin = False,
+        role: Annotated[list[str] | None, typer.Option("--role", help="Role (repeatable).")] = None,
+        permission: Annotated[list[str] | None, typer.Option("--permission", help="Permission (repeatable).")] = None,
+        email: Annotated[str | None, typer.Option(help="Email address.")] = None,
+        full_name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+        database: DatabaseOpt = None) -> None:
+    """Add a user. The password comes from standard input only (never argv)."""
+    if not password_stdin:
+        raise ConfigError("Give the password on standard input with --password-stdin (never on the command line).")
+    password = read_password_stdin()
+    provider = open_provider(data, database)
+    try:
+        user = accounts.add_user(provider.sessions, name, password, roles=role or [], permissions=permission or [],
+                                 email=email, name=full_name)
+    finally:
+        provider.close()
+    typer.echo(f"added user {user.username} (sub {user.id})")
+
+
+@app.command("list")
+def list_(data: DataOpt, database: DatabaseOpt = None) -> None:
+    """List users (never their password hashes)."""
+    provider = open_provider(data, database)
+    try:
+        rows = accounts.list_users(provider.sessions)
+    finally:
+        provider.close()
+    table = Table("username", "sub", "roles", "permissions", "disabled")
+    for u in rows:
+        table.add_row(u.username, u.id, " ".join(u.roles), " ".join(u.permissions), "yes" if u.disabled else "")
+    Console().print(table)
+
+
+@app.command("disable")
+def disable(name: str, data: DataOpt, database: DatabaseOpt = None) -> None:
+    """Disable a user: no new logins, refresh tokens revoked."""
+    _run(data, database, lambda p: accounts.set_disabled(p.sessions, name, True))
+    typer.echo(f"disabled {name}")
+
+
+@app.command("enable")
+def enable(name: str, data: DataOpt, database: DatabaseOpt = None) -> None:
+    """Enable a disabled user."""
+    _run(data, database, lambda p: accounts.set_disabled(p.sessions, name, False))
+    typer.echo(f"enabled {name}")
+
+
+@app.command("set-password")
+def set_password(name: str, data: DataOpt, password_stdin: PasswordStdin = False,
+                 database: DatabaseOpt = None) -> None:
+    """Set a new password (from stdin); ends the user's refresh tokens."""
+    if not password_stdin:
+        raise ConfigError("Give the password on standard input with --password-stdin.")
+    password = read_password_stdin()
+    _run(data, database, lambda p: accounts.set_password(p.sessions, name, password))
+    typer.echo(f"password changed for {name}")
+
+
+@app.command("delete")
+def delete(name: str, data: DataOpt, database: DatabaseOpt = None) -> None:
+    """Delete a user and everything issued to them."""
+    _run(data, database, lambda p: accounts.delete_user(p.sessions, name))
+    typer.echo(f"deleted {name}")
+
+
+def _run(data, database, action) -> None:  # type: ignore[no-untyped-def]
+    provider = open_provider(data, database)
+    try:
+        action(provider)
+    finally:
+        provider.close()

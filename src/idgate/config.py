@@ -1,0 +1,258 @@
+"""Settings: secure defaults in code, then ``DATA/config.toml``, then ``IDGATE_*`` environment
+variables, then command-line flags (each later source wins).
+
+Every field documents what it does and why its default is what it is. An invalid value stops
+start-up with a ``ConfigError`` that names the key and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from idgate.errors import ConfigError
+from idgate.jose.algorithms import ASYMMETRIC_ALGS, DEFAULT_ALG, SYMMETRIC_ALGS
+
+CONFIG_FILE = "config.toml"
+KEK_FILE = "kek"
+KEK_ENV = "IDGATE_KEK"
+# RFC 9700 §2.2.1 / RFC 8725 §3.10: short-lived access tokens. A day is the hard ceiling: a
+# longer-lived bearer token is a password that cannot be changed.
+ACCESS_TTL_CEILING = 86_400
+DEFAULT_ACCESS_TTL = 900
+REFRESH_ABSOLUTE_CEILING = 365 * 86_400
+
+
+class Secret(str):
+    """A string whose repr and str-in-logs never show the value."""
+
+    def __repr__(self) -> str:
+        return "'**********'"
+
+
+def _doc(text: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
+    if default is dataclasses.MISSING:
+        return field(metadata={"doc": text}, **kw)
+    return field(default=default, metadata={"doc": text}, **kw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = _doc("Data folder: config, database, key-encryption key, TLS files.", Path(".idgate"))
+    issuer: str = _doc("The issuer URL: `iss` of every token and base of discovery. Must be https "
+                       "(http only for loopback with insecure_http).", "https://localhost:8443")
+    database_url: str = _doc("SQLAlchemy URL. Default: SQLite (WAL) in the data folder; "
+                             "postgresql://... for more than one node.", "")
+    signing_alg: str = _doc("Signing algorithm for new keys: ES256 (default), ES384, EdDSA, RS256, PS256. "
+                            "HS256 only with allow_hs256 for a single trusted service.", DEFAULT_ALG)
+    allow_hs256: bool = _doc("Allow HS256: every verifier then holds the signing secret and can mint tokens. "
+                             "Off by default.", False)
+    access_token_ttl: int = _doc("Access-token lifetime in seconds (default 15 min, ceiling 24 h).", DEFAULT_ACCESS_TTL)
+    refresh_idle_ttl: int = _doc("A refresh token unused for this long expires (seconds).", 14 * 86_400)
+    refresh_absolute_ttl: int = _doc("A login's refresh tokens end this long after the login (seconds).", 30 * 86_400)
+    audiences: tuple[str, ...] = _doc("Audiences (resource servers) tokens may be minted for. The issuer itself is "
+                                      "always allowed (for userinfo).", ())
+    default_audience: str = _doc("`aud` when the client names none. Default: the issuer.", "")
+    profile_claims: tuple[str, ...] = _doc("User attributes copied into access tokens (email, name).", ("name",))
+    host: str = _doc("Address to bind.", "127.0.0.1")
+    port: int = _doc("Port to bind.", 8443)
+    tls_cert: str = _doc("TLS certificate (PEM). Default: DATA/tls/cert.pem.", "")
+    tls_key: str = _doc("TLS private key (PEM). Default: DATA/tls/key.pem.", "")
+    insecure_http: bool = _doc("Serve plain HTTP. Only on loopback, or behind a TLS-terminating proxy "
+                               "(behind_proxy). Never for credentials from elsewhere.", False)
+    behind_proxy: bool = _doc("Trust X-Forwarded-Proto/For from trusted_proxies (a TLS-terminating proxy).", False)
+    trusted_proxies: tuple[str, ...] = _doc("Proxy addresses whose forwarded headers are believed.", ("127.0.0.1", "::1"))
+    max_body_bytes: int = _doc("Largest request body accepted on credential endpoints (bytes).", 8192)
+    hash_workers: int = _doc("Threads computing password hashes (default: CPU count).", 0)
+    hash_queue: int = _doc("Password checks allowed to wait for a thread before 429.", 256)
+    jwks_max_age: int = _doc("Cache-Control max-age of the JWKS document (seconds).", 300)
+
+    @property
+    def kek_path(self) -> Path:
+        return self.data_dir / KEK_FILE
+
+    @property
+    def tls_cert_path(self) -> Path:
+        return Path(self.tls_cert) if self.tls_cert else self.data_dir / "tls" / "cert.pem"
+
+    @property
+    def tls_key_path(self) -> Path:
+        return Path(self.tls_key) if self.tls_key else self.data_dir / "tls" / "key.pem"
+
+    @property
+    def ca_path(self) -> Path:
+        return self.data_dir / "tls" / "ca.pem"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'idgate.db').resolve()}"
+
+    @property
+    def token_audience(self) -> str:
+        return self.default_audience or self.issuer
+
+    @property
+    def allowed_audiences(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.issuer, self.token_audience, *self.audiences)))
+
+    def validate(self) -> Settings:
+        _check_lifetimes(self)
+        _check_alg(self)
+        _check_issuer(self)
+        if not 256 <= self.max_body_bytes <= 1_048_576:
+            raise ConfigError(f"Config 'max_body_bytes' is {self.max_body_bytes}; use 256..1048576.")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"Config 'port' is {self.port}; use 1..65535.")
+        return self
+
+
+def _check_lifetimes(s: Settings) -> None:
+    ttl = s.access_token_ttl
+    if ttl <= 0:
+        raise ConfigError(
+            f"Config 'access_token_ttl' is {ttl}: tokens must expire. 'Unlimited' lifetimes are refused "
+            f"because a stolen token would work forever; use at most {ACCESS_TTL_CEILING} (24 h), default "
+            f"{DEFAULT_ACCESS_TTL}, and refresh tokens for long sessions."
+        )
+    if ttl > ACCESS_TTL_CEILING:
+        raise ConfigError(
+            f"Config 'access_token_ttl' is {ttl}; the ceiling is {ACCESS_TTL_CEILING} (24 h). Long-lived "
+            f"bearer tokens cannot be taken back once leaked; use refresh tokens for long sessions."
+        )
+    if not 60 <= s.refresh_idle_ttl <= s.refresh_absolute_ttl <= REFRESH_ABSOLUTE_CEILING:
+        raise ConfigError(
+            "Config 'refresh_idle_ttl' and 'refresh_absolute_ttl' must satisfy "
+            f"60 <= idle <= absolute <= {REFRESH_ABSOLUTE_CEILING} seconds."
+        )
+
+
+def _check_alg(s: Settings) -> None:
+    if s.signing_alg in SYMMETRIC_ALGS and not s.allow_hs256:
+        raise ConfigError(
+            "Config 'signing_alg' is HS256 but 'allow_hs256' is off: with HS256 every service that "
+            "verifies tokens can also forge them. Use ES256, or set allow_hs256 = true for a single trusted service."
+        )
+    if s.signing_alg not in ASYMMETRIC_ALGS + SYMMETRIC_ALGS:
+        raise ConfigError(f"Config 'signing_alg' is {s.signing_alg!r}; choose one of {', '.join(ASYMMETRIC_ALGS)}.")
+
+
+def _check_issuer(s: Settings) -> None:
+    parts = urlsplit(s.issuer)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"Config 'issuer' is {s.issuer!r}; use an https URL with no query or fragment (RFC 8414 §2).")
+    if parts.scheme == "http" and not (s.insecure_http and is_loopback_host(parts.hostname)):
+        raise ConfigError(
+            f"Config 'issuer' is {s.issuer!r}: plain http is allowed only on loopback with insecure_http; use https."
+        )
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    kind = str(_FIELDS[key].type)
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if kind == "Path":
+            return Path(value)
+        if kind.startswith("tuple"):
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            return tuple(str(v) for v in value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Config '{key}' has an invalid value {value!r}; expected {kind}.") from None
+
+
+def load_settings(data_dir: Path | str, overrides: dict[str, Any] | None = None,
+                  environ: dict[str, str] | None = None) -> Settings:
+    """Defaults, then DATA/config.toml, then IDGATE_* variables, then ``overrides`` (CLI flags)."""
+    data_dir = Path(data_dir)
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = data_dir / CONFIG_FILE
+    if path.exists():
+        try:
+            values.update(tomllib.loads(path.read_text()))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    for key in _FIELDS:
+        env_value = env.get("IDGATE_" + key.upper())
+        if env_value is not None:
+            values[key] = env_value
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = sorted(set(values) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"Unknown config key(s) {', '.join(unknown)} in {path}; see README 'Configuration'.")
+    values["data_dir"] = data_dir
+    return Settings(**{k: _coerce(k, v) for k, v in values.items()}).validate()
+
+
+def read_kek(settings: Settings, environ: dict[str, str] | None = None) -> bytes:
+    """The key-encryption key: IDGATE_KEK (64 hex chars) or the 0600 file DATA/kek."""
+    env = os.environ if environ is None else environ
+    raw = env.get(KEK_ENV)
+    source = KEK_ENV
+    if raw is None:
+        if not settings.kek_path.exists():
+            raise ConfigError(f"No key-encryption key: set {KEK_ENV} or run 'idgate init --data {settings.data_dir}'.")
+        raw = settings.kek_path.read_text().strip()
+        source = str(settings.kek_path)
+    try:
+        kek = bytes.fromhex(raw.strip())
+    except ValueError:
+        kek = b""
+    if len(kek) != 32:
+        raise ConfigError(f"The key-encryption key in {source} must be 64 hex characters (32 bytes).")
+    return kek
+
+
+def render_toml(settings: Settings) -> str:
+    """The config file `idgate init` writes: only what differs from the defaults, with docs."""
+    lines = ["# idgate configuration. Environment variables IDGATE_<KEY> override these; CLI flags override both.", ""]
+    defaults = Settings()
+    for name, f in _FIELDS.items():
+        if name == "data_dir":
+            continue
+        value = getattr(settings, name)
+        prefix = "" if value != getattr(defaults, name) else "# "
+        lines.append(f"# {f.metadata['doc']}")
+        lines.append(f"{prefix}{name} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

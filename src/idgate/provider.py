@@ -1,0 +1,52 @@
+"""The running identity provider's state: settings, database, keys, the password-hash pool.
+
+The HTTP server holds one ``Provider``; the CLI builds one for a command. Nothing here speaks HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from idgate.config import Settings, read_kek
+from idgate.jose import KeyRing
+from idgate.passwords import HashPool
+from idgate.services.keys import KeyRingCache
+from idgate.store.db import is_current, make_engine, session_factory
+
+FIRST_PARTY_CLIENT_ID = "idgate-first-party"
+
+
+class Provider:
+    def __init__(self, settings: Settings, *, kek: bytes | None = None) -> None:
+        self.settings = settings
+        self.engine: Engine = make_engine(settings.effective_database_url)
+        self.sessions: sessionmaker[Session] = session_factory(self.engine)
+        self._kek = kek
+
+    @cached_property
+    def kek(self) -> bytes:
+        return self._kek if self._kek is not None else read_kek(self.settings)
+
+    @cached_property
+    def keys(self) -> KeyRingCache:
+        return KeyRingCache(self.sessions, self.kek)
+
+    def keyring(self) -> KeyRing:
+        return self.keys.get()
+
+    @cached_property
+    def hash_pool(self) -> HashPool:
+        workers = self.settings.hash_workers or os.cpu_count() or 1
+        return HashPool(workers=workers, max_waiting=self.settings.hash_queue)
+
+    def schema_is_current(self) -> bool:
+        return is_current(self.engine)
+
+    def close(self) -> None:
+        if "hash_pool" in self.__dict__:
+            self.hash_pool.close()
+        self.engine.dispose()

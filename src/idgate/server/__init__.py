@@ -1,0 +1,1 @@
+"""HTTPS serving: TLS material and the hardened uvicorn server."""

@@ -1,0 +1,1 @@
+"""One module per endpoint; each parses, calls one service function, renders."""

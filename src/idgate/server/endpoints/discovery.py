@@ -1,0 +1,48 @@
+"""Discovery: OpenID Connect Discovery 1.0 §4 and RFC 8414 §3, computed from the settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from idgate.config import Settings
+from idgate.server.deps import provider_of
+
+router = APIRouter()
+
+
+def metadata(settings: Settings, alg: str) -> dict[str, Any]:
+    base = settings.issuer.rstrip("/")
+    return {
+        "issuer": settings.issuer,
+        "jwks_uri": f"{base}/jwks.json",
+        "token_endpoint": f"{base}/token",
+        "userinfo_endpoint": f"{base}/userinfo",
+        "idgate_login_endpoint": f"{base}/login",
+        "revocation_endpoint": f"{base}/revoke",
+        "introspection_endpoint": f"{base}/introspect",
+        "idgate_logout_endpoint": f"{base}/logout",
+        "grant_types_supported": ["refresh_token"],
+        "response_types_supported": ["code"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "subject_types_supported": ["public"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "preferred_username", "name", "email",
+                             "roles", "permissions", "scope", "client_id"],
+        "id_token_signing_alg_values_supported": [alg],
+        "access_token_signing_alg_values_supported": [alg],
+        "userinfo_signing_alg_values_supported": [alg],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+        "idgate_access_token_lifetime": settings.access_token_ttl,
+    }
+
+
+@router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery")
+@router.get("/.well-known/oauth-authorization-server", summary="OAuth 2.0 authorization server metadata")
+async def discovery(request: Request) -> JSONResponse:
+    provider = provider_of(request)
+    body = metadata(provider.settings, provider.keyring().active.alg)
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})

@@ -1,0 +1,1 @@
+"""Service functions shared by the HTTP endpoints and the CLI: the rules, without HTTP."""

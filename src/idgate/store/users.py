@@ -1,0 +1,158 @@
+"""User, role and permission repository: small functions taking a Session."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from idgate import ids
+from idgate.clock import utcnow
+from idgate.errors import Conflict, InvalidRequest, NotFound
+from idgate.store.models import Permission, RefreshToken, Role, User
+
+# Letters, digits and . _ @ + - ; no spaces or control characters, so a name cannot be spoofed
+# with invisible characters or lookalike whitespace in logs and consent screens.
+_USERNAME = re.compile(r"^[\w.@+-]{1,64}$")
+_NAME_RULE = re.compile(r"^[A-Za-z0-9:._*/-]{1,128}$")
+
+
+def normalise_username(raw: str) -> str:
+    """NFKC then case-fold (RFC 8265 §3.3 "UsernameCaseMapped"-like), trimmed."""
+    name = unicodedata.normalize("NFKC", raw).strip().casefold()
+    if not _USERNAME.fullmatch(name):
+        raise InvalidRequest(
+            "A username is 1-64 letters, digits or . _ @ + - with no spaces.", detail="bad username"
+        )
+    return name
+
+
+def check_name(kind: str, value: str) -> str:
+    if not _NAME_RULE.fullmatch(value):
+        raise InvalidRequest(f"A {kind} name is 1-128 characters of A-Z a-z 0-9 : . _ * / -.")
+    return value
+
+
+@dataclass(frozen=True)
+class UserView:
+    """What the token layer may see of a user: never the password hash."""
+
+    id: str
+    username: str
+    email: str | None
+    name: str | None
+    disabled: bool
+    roles: tuple[str, ...]
+    permissions: tuple[str, ...]
+
+
+def view(user: User) -> UserView:
+    perms = {p.name for p in user.permissions}
+    for role in user.roles:
+        perms.update(p.name for p in role.permissions)
+    return UserView(
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        name=user.name,
+        disabled=user.disabled,
+        roles=tuple(sorted(r.name for r in user.roles)),
+        permissions=tuple(sorted(perms)),
+    )
+
+
+def _role(session: Session, name: str) -> Role:
+    role = session.scalar(select(Role).where(Role.name == check_name("role", name)))
+    if role is None:
+        role = Role(name=name)
+        session.add(role)
+    return role
+
+
+def _permission(session: Session, name: str) -> Permission:
+    perm = session.scalar(select(Permission).where(Permission.name == check_name("permission", name)))
+    if perm is None:
+        perm = Permission(name=name)
+        session.add(perm)
+    return perm
+
+
+def create_user(session: Session, username: str, password_hash: str, *, roles: Iterable[str] = (),
+                permissions: Iterable[str] = (), email: str | None = None, name: str | None = None) -> User:
+    username = normalise_username(username)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"User {username!r} already exists.")
+    user = User(id=ids.user_id(), username=username, password_hash=password_hash, email=email, name=name,
+                disabled=False)
+    user.roles = [_role(session, r) for r in dict.fromkeys(roles)]
+    user.permissions = [_permission(session, p) for p in dict.fromkeys(permissions)]
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(f"User {username!r} already exists.") from None
+    return user
+
+
+def grant_role_permissions(session: Session, role: str, permissions: Iterable[str]) -> None:
+    r = _role(session, role)
+    have = {p.name for p in r.permissions}
+    r.permissions.extend(_permission(session, p) for p in permissions if p not in have)
+
+
+def find_by_username(session: Session, username: str) -> User | None:
+    try:
+        name = normalise_username(username)
+    except InvalidRequest:
+        return None
+    return session.scalar(select(User).where(User.username == name))
+
+
+def get(session: Session, user_id: str) -> User | None:
+    return session.get(User, user_id)
+
+
+def require_by_username(session: Session, username: str) -> User:
+    user = find_by_username(session, username)
+    if user is None:
+        raise NotFound(f"No user named {username!r}.")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def count(session: Session) -> int:
+    return len(session.scalars(select(User.id)).all())
+
+
+def set_password_hash(session: Session, user: User, password_hash: str, *, changed: bool) -> None:
+    """Store a new hash. ``changed`` (a new password, not a re-hash) ends every refresh token."""
+    user.password_hash = password_hash
+    if changed:
+        user.password_changed_at = utcnow()
+        revoke_user_refresh_tokens(session, user.id)
+
+
+def set_disabled(session: Session, user: User, disabled: bool) -> None:
+    user.disabled = disabled
+    if disabled:
+        revoke_user_refresh_tokens(session, user.id)
+
+
+def revoke_user_refresh_tokens(session: Session, user_id: str) -> None:
+    now = utcnow()
+    for token in session.scalars(select(RefreshToken).where(RefreshToken.user_id == user_id,
+                                                            RefreshToken.revoked_at.is_(None))):
+        token.revoked_at = now
+
+
+def delete_user(session: Session, user: User) -> None:
+    session.execute(delete(RefreshToken).where(RefreshToken.user_id == user.id))
+    session.delete(user)

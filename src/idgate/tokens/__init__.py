@@ -1,0 +1,1 @@
+"""Token rules: access-token claims and lifetimes, refresh families, revocation."""

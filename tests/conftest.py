@@ -1,0 +1,58 @@
+"""Shared fixtures: data folders on SQLite or PostgreSQL, real HTTPS servers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support import PG_URL, Deployment, LiveServer, init_deployment, start_server, stop_server
+
+
+@pytest.fixture(autouse=True)
+def _clean_idgate_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("IDGATE_") and not key.startswith("IDGATE_TEST_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    if not PG_URL:
+        pytest.skip("IDGATE_TEST_DATABASE_URL is not set: PostgreSQL tests need a server")
+    import psycopg
+
+    name = "idgate_t_" + secrets.token_hex(6)
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Run the test on SQLite and, when configured, on PostgreSQL."""
+    if request.param == "sqlite":
+        return ""
+    return str(request.getfixturevalue("pg_database"))
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, database_url: str) -> Deployment:
+    return init_deployment(tmp_path / "data", database_url)
+
+
+@pytest.fixture
+def live_server(deployment: Deployment) -> Iterator[LiveServer]:
+    server = start_server(deployment)
+    try:
+        yield server
+    finally:
+        stop_server(server)

@@ -1,0 +1,436 @@
+"""TLS: development certificates and the hardened uvicorn server, probed over real sockets.
+
+Three real uvicorn HTTPS servers run in-process on background threads (127.0.0.1, OS-chosen
+ports):
+
+* ``hardened``: exactly what production runs (``build_server`` with cert/key files).
+* ``weak``: plain ``uvicorn.Config`` whose context deliberately allows TLS 1.0+ and every cipher,
+  with both an ECDSA and an RSA certificate. It is the control: each refusal test first shows
+  the same client probe *succeeds* here, so a refusal by the hardened server is not the local
+  OpenSSL being unable to offer the protocol or suite.
+* ``hardened_weak``: the same deliberately weak context and certificates, but through
+  ``HardenedConfig``. The only difference from ``weak`` is the hardening hook; remove the hook
+  (or one of its rules) and the refusal tests against it fail.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import ssl
+import stat
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from idgate.server.tls import (
+    INTERMEDIATE_TLS12_CIPHERS,
+    LEAF_DAYS,
+    DevCerts,
+    HardenedConfig,
+    TLSSetupError,
+    build_server,
+    certificate_days_left,
+    ensure_dev_certificates,
+    harden_server_context,
+    server_ssl_context,
+)
+
+# A peer alert is what proves the *server* said no (the client sent its hello, the server answered
+# with an alert). Local failures have other reasons (NO_PROTOCOLS_AVAILABLE, NO_CIPHERS_AVAILABLE...).
+PROTOCOL_REFUSED = {"TLSV1_ALERT_PROTOCOL_VERSION"}
+CIPHER_REFUSED = {"SSLV3_ALERT_HANDSHAKE_FAILURE", "TLSV1_ALERT_INSUFFICIENT_SECURITY"}
+
+
+# ------------------------------------------------------------------------------------------
+# Fixtures: certificates and servers
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Material:
+    certs: DevCerts
+    ca_key: Path
+    rsa_cert: Path
+    rsa_key: Path
+
+
+def _issue_rsa_leaf(certs: DevCerts, ca_key_path: Path, out: Path) -> tuple[Path, Path]:
+    """An RSA server certificate from the same dev CA, so RSA suites can be negotiated at all."""
+    ca_cert = x509.load_pem_x509_certificate(certs.ca.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = ca_cert.not_valid_before_utc + timedelta(minutes=10)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path, key_path = out / "rsa-cert.pem", out / "rsa-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
+    base = tmp_path_factory.mktemp("tls-material")
+    certs = ensure_dev_certificates(base / "tls")
+    rsa_cert, rsa_key = _issue_rsa_leaf(certs, base / "tls" / "ca-key.pem", base)
+    return Material(certs, base / "tls" / "ca-key.pem", rsa_cert, rsa_key)
+
+
+async def hello_app(scope: dict, receive: Callable, send: Callable) -> None:
+    assert scope["type"] == "http"
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+def _weak_context(m: Material) -> ssl.SSLContext:
+    """Everything OpenSSL can still do: TLS 1.0+, CBC, static RSA, SHA-1 MACs."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "ssl.TLSVersion.TLSv1 is deprecated"
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    ctx.load_cert_chain(m.certs.cert, m.certs.key)
+    ctx.load_cert_chain(m.rsa_cert, m.rsa_key)
+    return ctx
+
+
+@contextmanager
+def running(server: uvicorn.Server) -> Iterator[int]:
+    """Run ``server`` on a background thread over a socket bound to 127.0.0.1:0; yield the port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert thread.is_alive(), "uvicorn failed to start"
+            assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
+            time.sleep(0.01)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+    assert not thread.is_alive(), "uvicorn did not stop"
+
+
+_QUIET = {"log_config": None, "log_level": "warning", "lifespan": "off", "access_log": False}
+
+
+@pytest.fixture(scope="module")
+def hardened(material: Material) -> Iterator[int]:
+    server = build_server(hello_app, "127.0.0.1", 0, material.certs.cert, material.certs.key, **_QUIET)
+    with running(server) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def weak(material: Material) -> Iterator[int]:
+    config = uvicorn.Config(
+        hello_app, http="h11", ssl_context_factory=lambda _cfg, _default: _weak_context(material), **_QUIET
+    )
+    with running(uvicorn.Server(config)) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def hardened_weak(material: Material) -> Iterator[int]:
+    config = HardenedConfig(
+        hello_app, http="h11", ssl_context_factory=lambda _cfg, _default: _weak_context(material), **_QUIET
+    )
+    with running(uvicorn.Server(config)) as port:
+        yield port
+
+
+# ------------------------------------------------------------------------------------------
+# Client probes
+# ------------------------------------------------------------------------------------------
+
+
+def client(
+    m: Material, *, version: ssl.TLSVersion | None = None, ciphers: str | None = None
+) -> ssl.SSLContext:
+    """A verifying client (CA = ca.pem, hostname checked), optionally pinned to one version/suite."""
+    ctx = ssl.create_default_context(cafile=m.certs.ca)
+    if version is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = version
+            ctx.maximum_version = version
+    if ciphers is not None:
+        ctx.set_ciphers(ciphers)
+    return ctx
+
+
+def handshake(port: int, ctx: ssl.SSLContext, hostname: str = "localhost") -> tuple[str | None, str | None]:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=hostname) as tls:
+            cipher = tls.cipher()
+            return tls.version(), cipher[0] if cipher else None
+
+
+def get(port: int, ctx: ssl.SSLContext, hostname: str = "localhost") -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=hostname) as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            chunks = []
+            while chunk := tls.recv(65536):
+                chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def control(port: int, ctx: ssl.SSLContext, what: str) -> tuple[str | None, str | None]:
+    """Handshake against the weak control server; skip if this OpenSSL cannot make the probe."""
+    try:
+        return handshake(port, ctx)
+    except ssl.SSLError as exc:
+        pytest.skip(f"local OpenSSL cannot offer {what} even at SECLEVEL=0 ({exc.reason}); probe meaningless")
+
+
+def assert_refused(port: int, ctx: ssl.SSLContext, reasons: set[str]) -> None:
+    with pytest.raises(ssl.SSLError) as info:
+        handshake(port, ctx)
+    assert info.value.reason in reasons, f"not a server refusal: {info.value!r}"
+
+
+# ------------------------------------------------------------------------------------------
+# Accepted: TLS 1.3 and TLS 1.2 ECDHE+AEAD, with verification on
+# ------------------------------------------------------------------------------------------
+
+
+def test_tls13_default_client_gets_a_response(hardened: int, material: Material) -> None:
+    response = get(hardened, client(material))
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body == b"hello"
+    headers = head.lower()
+    assert b"\r\nserver:" not in headers
+    assert b"\r\ndate:" in headers
+    assert handshake(hardened, client(material))[0] == "TLSv1.3"
+
+
+@pytest.mark.parametrize("hostname", ["localhost", "127.0.0.1", "::1"])
+def test_tls12_ecdhe_ecdsa_aes128_gcm_verifies(hardened: int, material: Material, hostname: str) -> None:
+    ctx = client(material, version=ssl.TLSVersion.TLSv1_2, ciphers="ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert handshake(hardened, ctx, hostname) == ("TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256")
+
+
+def test_verification_is_really_on(hardened: int, material: Material, tmp_path: Path) -> None:
+    with pytest.raises(ssl.SSLCertVerificationError):
+        handshake(hardened, client(material), "example.com")
+    other = ensure_dev_certificates(tmp_path / "other")  # a different CA
+    with pytest.raises(ssl.SSLCertVerificationError):
+        handshake(hardened, ssl.create_default_context(cafile=other.ca))
+
+
+def test_hardened_context_still_serves_ecdhe_rsa_gcm(hardened_weak: int, material: Material) -> None:
+    # Positive control for the RSA refusals below: the RSA certificate is usable on this server.
+    ctx = client(material, version=ssl.TLSVersion.TLSv1_2, ciphers="ECDHE-RSA-AES128-GCM-SHA256")
+    assert handshake(hardened_weak, ctx) == ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256")
+
+
+# ------------------------------------------------------------------------------------------
+# Refused: TLS 1.0/1.1, CBC, static RSA (each with a control against the weak server)
+# ------------------------------------------------------------------------------------------
+
+OLD_VERSIONS = [pytest.param(ssl.TLSVersion.TLSv1, id="TLSv1.0"), pytest.param(ssl.TLSVersion.TLSv1_1, id="TLSv1.1")]
+
+
+@pytest.mark.parametrize("version", OLD_VERSIONS)
+def test_old_protocol_refused(
+    hardened: int, hardened_weak: int, weak: int, material: Material, version: ssl.TLSVersion
+) -> None:
+    def probe() -> ssl.SSLContext:
+        return client(material, version=version, ciphers="ALL:@SECLEVEL=0")
+
+    expected = {ssl.TLSVersion.TLSv1: "TLSv1", ssl.TLSVersion.TLSv1_1: "TLSv1.1"}[version]
+    negotiated, _ = control(weak, probe(), expected)
+    assert negotiated == expected  # the probe really speaks the old protocol
+    assert_refused(hardened, probe(), PROTOCOL_REFUSED)
+    assert_refused(hardened_weak, probe(), PROTOCOL_REFUSED)
+
+
+WEAK_SUITES = [
+    "ECDHE-ECDSA-AES128-SHA",  # CBC, SHA-1 MAC
+    "ECDHE-ECDSA-AES128-SHA256",  # CBC
+    "ECDHE-RSA-AES128-SHA",  # CBC, SHA-1 MAC (RSA certificate)
+    "AES128-GCM-SHA256",  # static RSA key exchange: no forward secrecy
+    "AES128-SHA",  # static RSA + CBC
+]
+
+
+@pytest.mark.parametrize("suite", WEAK_SUITES)
+def test_weak_tls12_suite_refused(
+    hardened: int, hardened_weak: int, weak: int, material: Material, suite: str
+) -> None:
+    def probe() -> ssl.SSLContext:
+        return client(material, version=ssl.TLSVersion.TLSv1_2, ciphers=f"{suite}:@SECLEVEL=0")
+
+    assert control(weak, probe(), suite) == ("TLSv1.2", suite)
+    assert_refused(hardened_weak, probe(), CIPHER_REFUSED)
+    if "ECDSA" in suite:  # the production server only has the ECDSA certificate
+        assert_refused(hardened, probe(), CIPHER_REFUSED)
+
+
+# ------------------------------------------------------------------------------------------
+# Context and configuration, without sockets
+# ------------------------------------------------------------------------------------------
+
+
+def _assert_profile(ctx: ssl.SSLContext) -> None:
+    assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
+    for flag in (ssl.OP_NO_COMPRESSION, ssl.OP_CIPHER_SERVER_PREFERENCE, ssl.OP_NO_RENEGOTIATION, ssl.OP_NO_TICKET):
+        assert ctx.options & flag
+    tls12 = [c["name"] for c in ctx.get_ciphers() if c["protocol"] != "TLSv1.3"]
+    assert tls12 == list(INTERMEDIATE_TLS12_CIPHERS)
+
+
+def test_server_ssl_context_profile(material: Material) -> None:
+    _assert_profile(server_ssl_context(material.certs.cert, material.certs.key))
+
+
+def test_hardened_config_overrides_weak_uvicorn_options(material: Material) -> None:
+    config = HardenedConfig(
+        hello_app,
+        ssl_certfile=material.certs.cert,
+        ssl_keyfile=material.certs.key,
+        ssl_ciphers="ALL:@SECLEVEL=0",
+        **_QUIET,
+    )
+    config.load()
+    assert config.ssl is not None
+    _assert_profile(config.ssl)
+
+
+def test_harden_rejects_fixed_version_or_client_context() -> None:
+    with pytest.raises(ValueError):
+        harden_server_context(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+
+
+def test_build_server_defaults(material: Material) -> None:
+    config = build_server(hello_app, "127.0.0.1", 8443, material.certs.cert, material.certs.key).config
+    assert isinstance(config, HardenedConfig)
+    assert config.server_header is False
+    assert config.date_header is True
+    assert config.proxy_headers is False
+    assert config.timeout_keep_alive == 5
+    assert config.limit_concurrency is not None and config.limit_concurrency > 0
+    assert config.http == "h11"
+    assert config.h11_max_incomplete_event_size == 16 * 1024
+    assert build_server(hello_app, "127.0.0.1", 1, material.certs.cert, material.certs.key,
+                        limit_concurrency=7).config.limit_concurrency == 7
+    with pytest.raises(TypeError):
+        build_server(hello_app, "127.0.0.1", 1, material.certs.cert, material.certs.key, ssl_keyfile="x")
+
+
+# ------------------------------------------------------------------------------------------
+# Development certificates
+# ------------------------------------------------------------------------------------------
+
+
+def test_leaf_certificate_properties(material: Material) -> None:
+    cert = x509.load_pem_x509_certificate(material.certs.cert.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert set(san.get_values_for_type(x509.IPAddress)) == {
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("::1"),
+    }
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc <= timedelta(days=LEAF_DAYS)
+    assert cert.signature_hash_algorithm is not None and cert.signature_hash_algorithm.name == "sha256"
+    assert ExtendedKeyUsageOID.SERVER_AUTH in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and not usage.key_cert_sign
+    assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    key = cert.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
+    assert 0 < certificate_days_left(material.certs.cert) <= LEAF_DAYS
+
+    ca = x509.load_pem_x509_certificate(material.certs.ca.read_bytes())
+    constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert constraints.critical and constraints.value.ca and constraints.value.path_length == 0
+    ca_usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert ca_usage.key_cert_sign and ca_usage.crl_sign and not ca_usage.digital_signature
+    assert cert.issuer == ca.subject
+    cert.verify_directly_issued_by(ca)
+
+
+def test_private_keys_are_0600(material: Material) -> None:
+    for path in (material.certs.key, material.ca_key):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(material.certs.ca.parent).st_mode) == 0o700
+
+
+def test_ensure_is_idempotent(tmp_path: Path) -> None:
+    first = ensure_dev_certificates(tmp_path / "tls")
+    files = sorted((tmp_path / "tls").iterdir())
+    before = {p.name: p.read_bytes() for p in files}
+    assert len(before) == 4
+    assert ensure_dev_certificates(tmp_path / "tls") == first
+    assert {p.name: p.read_bytes() for p in sorted((tmp_path / "tls").iterdir())} == before
+
+
+def test_missing_leaf_is_reissued_from_existing_ca(tmp_path: Path) -> None:
+    certs = ensure_dev_certificates(tmp_path)
+    ca_before = certs.ca.read_bytes()
+    old_leaf = certs.cert.read_bytes()
+    certs.cert.unlink()
+    certs.key.unlink()
+    ensure_dev_certificates(tmp_path)
+    assert certs.ca.read_bytes() == ca_before
+    assert certs.cert.read_bytes() != old_leaf
+    x509.load_pem_x509_certificate(certs.cert.read_bytes()).verify_directly_issued_by(
+        x509.load_pem_x509_certificate(ca_before)
+    )
+
+
+def test_partial_or_unsafe_folder_is_refused_not_overwritten(tmp_path: Path) -> None:
+    certs = ensure_dev_certificates(tmp_path)
+    certs.key.unlink()
+    cert_bytes = certs.cert.read_bytes()
+    with pytest.raises(TLSSetupError):
+        ensure_dev_certificates(tmp_path)
+    assert certs.cert.read_bytes() == cert_bytes
+
+    fresh = ensure_dev_certificates(tmp_path / "b")
+    fresh.key.chmod(0o644)
+    with pytest.raises(TLSSetupError, match="chmod 600"):
+        ensure_dev_certificates(tmp_path / "b")
+
+
+def test_certificate_days_left_counts_down(material: Material) -> None:
+    cert = x509.load_pem_x509_certificate(material.certs.cert.read_bytes())
+    expiry = cert.not_valid_after_utc
+    assert certificate_days_left(material.certs.cert, now=expiry - timedelta(days=10, hours=1)) == 10
+    assert certificate_days_left(material.certs.cert, now=expiry + timedelta(hours=1)) == -1
