@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support import PG_URL, Deployment, LiveServer, init_deployment, start_server, stop_server
+from support import PG_URL, Deployment, LiveServer, init_deployment_fast, start_server, stop_server
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +46,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def deployment(tmp_path: Path, database_url: str) -> Deployment:
-    return init_deployment(tmp_path / "data", database_url)
+    return init_deployment_fast(tmp_path / "data", database_url)
 
 
 @pytest.fixture

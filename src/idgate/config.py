@@ -187,6 +187,12 @@ def _coerce(key: str, value: Any) -> Any:
             return tuple(str(v) for v in value)
         return str(value)
     except (TypeError, ValueError):
+        if key.endswith("_ttl"):
+            raise ConfigError(
+                f"Config '{key}' is {value!r}: a lifetime is a number of seconds, and tokens must expire "
+                f"('unlimited' is refused: a stolen token would work forever). Access tokens: at most "
+                f"{ACCESS_TTL_CEILING}."
+            ) from None
         raise ConfigError(f"Config '{key}' has an invalid value {value!r}; expected {kind}.") from None
 
 

@@ -135,10 +135,10 @@ def test_lone_surrogate_refused() -> None:
 
 def test_dummy_verify_uses_same_parameters() -> None:
     assert dummy_verify("anything") is False
-    dummy = hashing._dummy_hash(hashing.DEFAULT_PARAMS)
+    dummy = hashing.dummy_hash(hashing.DEFAULT_PARAMS)
     assert parse_phc(dummy)[:3] == parse_phc(hash_password("x"))[:3]
     stronger = HashParams(memory_cost=2 * 19456)
-    assert parse_phc(hashing._dummy_hash(stronger))[2] == "m=38912,t=2,p=1"
+    assert parse_phc(hashing.dummy_hash(stronger))[2] == "m=38912,t=2,p=1"
 
 
 @pytest.mark.parametrize(

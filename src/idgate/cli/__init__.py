@@ -13,12 +13,14 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 
 
 def _register() -> None:
-    from idgate.cli import db, init, keys, login, serve, users, verify
+    from idgate.cli import audit, db, init, inspect, keys, login, serve, users, verify
 
     app.command("init")(init.init_command)
     app.command("serve")(serve.serve_command)
     app.command("verify")(verify.verify_command)
     app.command("login")(login.login_command)
+    app.command("audit")(audit.audit_command)
+    app.command("inspect")(inspect.inspect_command)
     app.add_typer(users.app, name="user", help="Manage users.")
     app.add_typer(keys.app, name="keys", help="Manage signing keys.")
     app.add_typer(db.app, name="db", help="Database schema.")

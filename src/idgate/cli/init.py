@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,43 @@ def _write_private(path: Path, text: str) -> None:
         fh.write(text)
 
 
+@dataclass
+class InitResult:
+    lines: list[str] = field(default_factory=list)
+    admin_password: str | None = None
+
+
+def initialise(data: Path, *, issuer: str | None = None, alg: str | None = None, database: str | None = None,
+               port: int | None = None) -> InitResult:
+    """Create whatever is missing in ``data``; never overwrite. Returns what was done."""
+    result = InitResult()
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    overrides = {"issuer": issuer, "signing_alg": alg, "database_url": database, "port": port}
+    settings = load_settings(data, overrides)
+    config_path = data / CONFIG_FILE
+    if not config_path.exists():
+        _write_private(config_path, render_toml(settings))
+        result.lines.append(f"wrote {config_path}")
+    if KEK_ENV not in os.environ and not settings.kek_path.exists():
+        _write_private(settings.kek_path, ids.key_encryption_key().hex() + "\n")
+        result.lines.append(f"wrote {settings.kek_path} (key-encryption key, mode 0600; keep it out of database backups)")
+    if not settings.tls_cert:
+        certs = ensure_dev_certificates(data / "tls")
+        result.lines.append(f"TLS certificate {certs.cert} (trust {certs.ca} as the CA: --ca / verify=)")
+    provider = Provider(settings)
+    try:
+        db.upgrade(provider.engine)
+        kid = ensure_key(provider.sessions, settings, provider.kek)
+        if kid:
+            result.lines.append(f"created signing key {kid} ({settings.signing_alg})")
+        result.admin_password = _first_admin(provider)
+        if result.admin_password is None:
+            result.lines.append("users exist already; no admin created")
+    finally:
+        provider.close()
+    return result
+
+
 def init_command(
     data: Annotated[Path, typer.Option("--data", help="Data folder to create or complete.")] = Path(".idgate"),
     issuer: Annotated[str | None, typer.Option(help="Issuer URL (default https://localhost:8443).")] = None,
@@ -37,44 +75,26 @@ def init_command(
     port: Annotated[int | None, typer.Option(help="Port written to the config (default 8443).")] = None,
 ) -> None:
     """Create the data folder: config, key-encryption key, TLS certificate, database, signing key, first admin."""
-    data.mkdir(mode=0o700, parents=True, exist_ok=True)
-    overrides = {"issuer": issuer, "signing_alg": alg, "database_url": database, "port": port}
-    settings = load_settings(data, overrides)
-    config_path = data / CONFIG_FILE
-    if not config_path.exists():
-        _write_private(config_path, render_toml(settings))
-        typer.echo(f"wrote {config_path}")
-    if KEK_ENV not in os.environ and not settings.kek_path.exists():
-        _write_private(settings.kek_path, ids.key_encryption_key().hex() + "\n")
-        typer.echo(f"wrote {settings.kek_path} (key-encryption key, mode 0600; keep it out of backups of the database)")
-    if not settings.tls_cert:
-        certs = ensure_dev_certificates(data / "tls")
-        typer.echo(f"TLS certificate {certs.cert} (trust {certs.ca} as the CA: --ca / verify=)")
-    provider = Provider(settings)
-    try:
-        db.upgrade(provider.engine)
-        kid = ensure_key(provider.sessions, settings, provider.kek)
-        if kid:
-            typer.echo(f"created signing key {kid} ({settings.signing_alg})")
-        _first_admin(provider)
-    finally:
-        provider.close()
+    result = initialise(data, issuer=issuer, alg=alg, database=database, port=port)
+    for line in result.lines:
+        typer.echo(line)
+    if result.admin_password is not None:
+        typer.echo("")
+        typer.echo(f"First admin: {ADMIN_USERNAME}")
+        typer.echo(f"One-time password (shown once, not stored in clear): {result.admin_password}")
+        typer.echo(f"Change it with: idgate user set-password {ADMIN_USERNAME} --data {data} --password-stdin")
 
 
-def _first_admin(provider: Provider) -> None:
+def _first_admin(provider: Provider) -> str | None:
     with transaction(provider.sessions) as session:
         if users.count(session) > 0:
-            typer.echo("users exist already; no admin created")
-            return
+            return None
     for _ in range(5):
         password = ids.password(24)
         try:
             accounts.add_user(provider.sessions, ADMIN_USERNAME, password, roles=["admin"],
                               permissions=ADMIN_PERMISSIONS)
-            break
+            return password
         except WeakPassword:  # astronomically unlikely for 24 random characters
             continue
-    typer.echo("")
-    typer.echo(f"First admin: {ADMIN_USERNAME}")
-    typer.echo(f"One-time password (shown once, not stored in clear): {password}")
-    typer.echo("Change it with: idgate user set-password admin --data DIR --password-stdin")
+    raise WeakPassword("Could not generate an admin password that passes the policy.")

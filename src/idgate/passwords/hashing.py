@@ -5,9 +5,8 @@ References:
 * OWASP Password Storage Cheat Sheet, "Argon2id": m=19456 KiB (19 MiB), t=2, p=1 is the
   baseline; "Upgrading Legacy Hashes": re-hash with the current algorithm at the next login.
 * NIST SP 800-63B-4 §3.1.1.2: verifiers SHOULD apply Unicode normalisation (NFKC or NFKD)
-  before hashing, SHALL NOT truncate, and SHALL store passwords with a salted, memory-hard
-  one-way function (§3.1.1.2 "Verifiers SHALL store ... in a form that is resistant to offline
-  attacks").
+  before hashing, verify the entire password (no truncation), and store passwords salted and
+  hashed with a suitable password-hashing (key derivation) function.
 
 Every stored-hash oddity (unknown prefix, garbled PHC string, absurd parameters) makes
 ``verify_password`` return ``ok=False``; it never raises, so a bad row can't turn a login
@@ -28,6 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from idgate.errors import ConfigError, WeakPassword
 
 __all__ = [
+    "DEFAULT_PARAMS",
     "MAX_PASSWORD_CHARS",
     "HashParams",
     "VerifyResult",
@@ -75,7 +75,7 @@ class HashParams:
     hash_len: int = 32  # bytes
 
     def __post_init__(self) -> None:
-        minimums = OWASP_MINIMUMS
+        minimums = OWASP_MINIMUMS  # a ConfigError names the key so the operator knows what to fix
         for f in fields(self):
             value = getattr(self, f.name)
             if type(value) is not int:
@@ -157,9 +157,10 @@ def hash_password(pw: str, *, params: HashParams = DEFAULT_PARAMS) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _dummy_hash(params: HashParams) -> str:
-    # A hash of a random secret nobody knows, made once per parameter set, so dummy work
-    # uses exactly the configured cost.
+def dummy_hash(params: HashParams) -> str:
+    """A hash of a random secret nobody knows, made once per parameter set (so dummy work uses
+    exactly the configured cost). :class:`HashPool` warms it up at start so the first unknown
+    user isn't slower than the rest."""
     return _hasher(params).hash(secrets.token_bytes(32))
 
 
@@ -171,7 +172,7 @@ def dummy_verify(pw: str, *, params: HashParams = DEFAULT_PARAMS) -> bool:
     """
     data = _prepare(pw) or b"\0"
     try:
-        _hasher(params).verify(_dummy_hash(params), data)
+        _hasher(params).verify(dummy_hash(params), data)
     except VerificationError:
         pass
     return False

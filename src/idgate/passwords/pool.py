@@ -23,7 +23,15 @@ from typing import TypeVar
 
 from idgate.errors import TooManyRequests
 
-from .hashing import DEFAULT_PARAMS, HashParams, VerifyResult, dummy_verify, hash_password, verify_password
+from .hashing import (
+    DEFAULT_PARAMS,
+    HashParams,
+    VerifyResult,
+    dummy_hash,
+    dummy_verify,
+    hash_password,
+    verify_password,
+)
 
 __all__ = ["HashPool"]
 
@@ -62,6 +70,8 @@ class HashPool:
         self._admitted = 0  # submitted and not finished (waiting + running)
         self._running = 0
         self._closed = False
+        # Make the dummy hash now, off-loop, so the first unknown-user login costs one hash too.
+        self._executor.submit(dummy_hash, params)
 
     @property
     def queue_depth(self) -> int:

@@ -12,15 +12,18 @@ from idgate.config import ACCESS_TTL_CEILING
 from idgate.provider import Provider
 from idgate.rs import Verifier
 from idgate.server import errors
-from idgate.server.endpoints import discovery, health, jwks, login, userinfo
+from idgate.server.endpoints import discovery, health, jwks, login, revocation, token, userinfo
 from idgate.server.middleware import InputLimitsMiddleware, RequestContextMiddleware, TransportMiddleware
 
 
 def build_verifier(provider: Provider) -> Verifier:
     """The server checks bearer tokens exactly as a service would, against its own key ring."""
     settings = provider.settings
+    from idgate.services.grants import is_revoked
+
     return Verifier(issuer=settings.issuer, audience=settings.allowed_audiences,
-                    jwks=lambda: provider.keyring().public_jwks(), max_lifetime=ACCESS_TTL_CEILING)
+                    jwks=lambda: provider.keyring().public_jwks(), max_lifetime=ACCESS_TTL_CEILING,
+                    deny_list=lambda jti: is_revoked(provider, jti))
 
 
 def create_app(provider: Provider) -> FastAPI:
@@ -37,7 +40,7 @@ def create_app(provider: Provider) -> FastAPI:
     app.state.provider = provider
     app.state.verifier = build_verifier(provider)
     errors.install(app)
-    for module in (login, discovery, jwks, userinfo, health):
+    for module in (login, token, revocation, discovery, jwks, userinfo, health):
         app.include_router(module.router)
     # Added last = outermost.
     app.add_middleware(InputLimitsMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -8,16 +8,19 @@ answer that depends on the account.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
 
 from idgate import clock
+from idgate.config import Settings
 from idgate.errors import InvalidCredentials
 from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider
 from idgate.store import users
 from idgate.store.db import transaction
 from idgate.store.users import UserView
+from idgate.tokens import refresh
 from idgate.tokens.access import (
     access_token_claims,
     choose_audience,
@@ -88,6 +91,28 @@ async def authenticate(provider: Provider, username: str, password: str) -> User
     return view
 
 
+def lifetimes(settings: Settings) -> refresh.Lifetimes:
+    return refresh.Lifetimes(idle=timedelta(seconds=settings.refresh_idle_ttl),
+                             absolute=timedelta(seconds=settings.refresh_absolute_ttl))
+
+
+def mint_access_token(provider: Provider, user: UserView, *, client_id: str, scope: list[str], audience: str,
+                      now: int, auth_time: int | None = None) -> str:
+    settings = provider.settings
+    claims = access_token_claims(user=user, issuer=settings.issuer, audience=audience, client_id=client_id,
+                                 scope=scope, ttl=settings.access_token_ttl, now=now,
+                                 profile_claims=settings.profile_claims, auth_time=auth_time)
+    return issue_access_token(claims, provider.keyring().active)
+
+
+def _start_grant(provider: Provider, user_id: str, scope: str, audience: str, now: int) -> str:
+    with transaction(provider.sessions) as session:
+        _grant, token = refresh.start(session, user_id=user_id, client_id=FIRST_PARTY_CLIENT_ID, scope=scope,
+                                      audience=audience, now=clock.from_timestamp(now),
+                                      lifetimes=lifetimes(provider.settings))
+        return token
+
+
 async def password_login(provider: Provider, username: str, password: str, *, scope: str | None = None,
                          audience: str | None = None, now: int | None = None) -> TokenResponse:
     settings = provider.settings
@@ -96,9 +121,9 @@ async def password_login(provider: Provider, username: str, password: str, *, sc
     user = await authenticate(provider, username, password)
     granted = grant_scope(requested_scope, user.permissions)
     issued_at = clock.now() if now is None else now
-    claims = access_token_claims(user=user, issuer=settings.issuer, audience=chosen_audience,
-                                 client_id=FIRST_PARTY_CLIENT_ID, scope=granted,
-                                 ttl=settings.access_token_ttl, now=issued_at,
-                                 profile_claims=settings.profile_claims)
-    token = issue_access_token(claims, provider.keyring().active)
-    return TokenResponse(access_token=token, expires_in=settings.access_token_ttl, scope=" ".join(granted))
+    token = mint_access_token(provider, user, client_id=FIRST_PARTY_CLIENT_ID, scope=granted,
+                              audience=chosen_audience, now=issued_at)
+    refresh_token = await anyio.to_thread.run_sync(_start_grant, provider, user.id, " ".join(granted),
+                                                   chosen_audience, issued_at)
+    return TokenResponse(access_token=token, expires_in=settings.access_token_ttl, scope=" ".join(granted),
+                         refresh_token=refresh_token)

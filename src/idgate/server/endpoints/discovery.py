@@ -22,7 +22,6 @@ def metadata(settings: Settings, alg: str) -> dict[str, Any]:
         "userinfo_endpoint": f"{base}/userinfo",
         "idgate_login_endpoint": f"{base}/login",
         "revocation_endpoint": f"{base}/revoke",
-        "introspection_endpoint": f"{base}/introspect",
         "idgate_logout_endpoint": f"{base}/logout",
         "grant_types_supported": ["refresh_token"],
         "response_types_supported": ["code"],

@@ -1,0 +1,26 @@
+"""idgate.rs: verify idgate's JWT access tokens (RFC 9068) in a resource server.
+
+    from idgate.rs import Verifier, InvalidToken
+    verifier = Verifier(issuer="https://idp.example", audience="https://api.example")
+    claims = verifier.verify(token)   # or raises InvalidToken with a .reason
+
+``require_scope`` needs FastAPI and is imported only when first used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idgate.errors import InvalidToken
+from idgate.rs.asgi import BearerAuthMiddleware
+from idgate.rs.verifier import Verifier
+
+__all__ = ["BearerAuthMiddleware", "InvalidToken", "Verifier", "require_scope"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "require_scope":
+        from idgate.rs.fastapi import require_scope
+
+        return require_scope
+    raise AttributeError(f"module 'idgate.rs' has no attribute {name!r}")

@@ -1,0 +1,70 @@
+"""Claim checks for JWT access tokens (RFC 9068 §2.2 and §4, RFC 7519 §4.1)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from idgate.errors import InvalidToken
+
+# RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat and jti are REQUIRED.
+_REQUIRED_STRINGS = ("sub", "jti", "client_id")
+
+
+def numeric_date(claims: dict[str, Any], name: str) -> float:
+    """RFC 7519 §2 NumericDate: a JSON number; ``true`` and ``"1700000000"`` are not."""
+    value = claims.get(name)
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise InvalidToken(f"invalid_{name}")
+    return value  # type: ignore[no-any-return]
+
+
+def check_claims(
+    claims: dict[str, Any],
+    *,
+    issuer: str,
+    audience: str | tuple[str, ...],
+    now: float,
+    leeway: int,
+    max_lifetime: int,
+) -> None:
+    # RFC 9068 §4: "The issuer identifier ... MUST exactly match the value of the iss claim."
+    iss = claims.get("iss")
+    if not isinstance(iss, str) or iss != issuer:
+        raise InvalidToken("wrong_issuer")
+    # RFC 9068 §4: the aud claim MUST contain a value identifying this resource server.
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+        raise InvalidToken("invalid_aud")
+    accepted = (audience,) if isinstance(audience, str) else audience
+    if not any(a in audiences for a in accepted):
+        raise InvalidToken("wrong_audience")
+    for name in _REQUIRED_STRINGS:
+        value = claims.get(name)
+        if not isinstance(value, str) or not value:
+            raise InvalidToken(f"invalid_{name}")
+    scope = claims.get("scope")
+    if scope is not None and not isinstance(scope, str):  # RFC 9068 §2.2.3: space-delimited
+        raise InvalidToken("invalid_scope")
+    check_times(claims, now=now, leeway=leeway, max_lifetime=max_lifetime)
+
+
+def check_times(claims: dict[str, Any], *, now: float, leeway: int, max_lifetime: int) -> None:
+    exp = numeric_date(claims, "exp")
+    iat = numeric_date(claims, "iat")
+    nbf = numeric_date(claims, "nbf") if "nbf" in claims else None
+    # RFC 7519 §4.1.4: the current time MUST be before exp (plus a small leeway).
+    if now >= exp + leeway:
+        raise InvalidToken("expired", "The access token expired.")
+    # RFC 7519 §4.1.5: not accepted before nbf.
+    if nbf is not None and now + leeway < nbf:
+        raise InvalidToken("not_yet_valid")
+    # A token from the future means a wrong clock or a forged iat; either way, no.
+    if now + leeway < iat:
+        raise InvalidToken("issued_in_future")
+    # Short-lived tokens only: a stolen token with a ten-year exp must not be honoured.
+    if exp < iat:
+        raise InvalidToken("invalid_exp")
+    if exp - iat > max_lifetime:
+        raise InvalidToken("lifetime_exceeds_ceiling")

@@ -1,0 +1,116 @@
+"""The resource server's access-token verifier (RFC 9068 §4, RFC 8725).
+
+``Verifier.verify(token)`` returns the claims or raises :class:`idgate.errors.InvalidToken`
+with a short ``.reason``; it never returns a bool and never raises anything else for a bad
+token. Steps, in order, each cheap before the next:
+
+1. size, then compact form (three strict base64url segments), then the header: a JSON object
+   without duplicate members, a real ``alg`` from the allow-list, no ``jwk``/``jku``/``x5u``/
+   ``x5c``/``crit``/``b64``/``zip``, ``typ`` = ``at+jwt``, a ``kid``;
+2. the key, chosen only by ``kid``, whose own algorithm must equal the header's;
+3. the signature, with ``cryptography`` directly (see :mod:`idgate.jose.verify`);
+4. the payload (a JSON object without duplicates) and its claims (RFC 9068 §2.2, §4);
+5. the optional deny list (``revoked``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from idgate.errors import ConfigError, InvalidToken
+from idgate.jose.algorithms import ASYMMETRIC_ALGS, SIGNING_ALGS, SYMMETRIC_ALGS
+from idgate.jose.verify import CompactVerifier, parse_claims
+from idgate.rs.claims import check_claims
+from idgate.rs.fetch import require_https
+from idgate.rs.jwks import JwksProvider, KeySource
+
+
+class Verifier:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str | Collection[str],
+        jwks_uri: str | None = None,
+        jwks: Mapping[str, Any] | JwksProvider | None = None,
+        ca: str | None = None,
+        *,
+        algorithms: Collection[str] = ASYMMETRIC_ALGS,
+        leeway: int = 30,
+        max_lifetime: int = 86400,
+        typ: str = "at+jwt",
+        max_token_bytes: int = 8192,
+        http_timeout: float = 5.0,
+        min_refetch_interval: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        deny_list: Callable[[str], bool] | None = None,
+    ) -> None:
+        # One audience, or several (a token is accepted if its aud names any of them).
+        audiences = (audience,) if isinstance(audience, str) else tuple(audience)
+        if not isinstance(issuer, str) or not issuer or not audiences or \
+                not all(isinstance(a, str) and a for a in audiences):
+            raise ConfigError("Verifier needs a non-empty issuer and audience.")
+        self.issuer = issuer
+        self.audience: str | tuple[str, ...] = audience if isinstance(audience, str) else audiences
+        self.algorithms = _check_algorithms(algorithms, remote=jwks is None)
+        if jwks is None:
+            require_https(jwks_uri if jwks_uri is not None else issuer, "jwks_uri" if jwks_uri else "issuer")
+        if not 0 <= leeway <= 300:
+            raise ConfigError(f"Verifier leeway is {leeway}s; keep clock skew allowance within 0..300 seconds.")
+        if max_lifetime <= 0:
+            raise ConfigError("Verifier max_lifetime must be positive.")
+        self.leeway = leeway
+        self.max_lifetime = max_lifetime
+        self.typ = typ
+        self.max_token_bytes = max_token_bytes
+        self._clock = clock
+        self._deny_list = deny_list
+        self._keys = KeySource(
+            issuer=issuer,
+            jwks_uri=jwks_uri,
+            jwks=jwks,
+            ca=ca,
+            algorithms=self.algorithms,
+            allow_symmetric=self.algorithms == SYMMETRIC_ALGS,
+            http_timeout=http_timeout,
+            min_refetch_interval=min_refetch_interval,
+            clock=clock,
+        )
+        self._verify_jws = CompactVerifier(
+            self._keys.get, self.algorithms, typ=typ, max_bytes=max_token_bytes
+        )
+
+    def verify(self, token: object) -> dict[str, Any]:
+        """The token's claims, or InvalidToken with a ``.reason``."""
+        _, payload = self._verify_jws(token)
+        claims = parse_claims(payload)
+        check_claims(
+            claims,
+            issuer=self.issuer,
+            audience=self.audience,
+            now=self._clock(),
+            leeway=self.leeway,
+            max_lifetime=self.max_lifetime,
+        )
+        if self._deny_list is not None and self._deny_list(claims["jti"]):
+            raise InvalidToken("revoked")
+        return claims
+
+
+def _check_algorithms(algorithms: Collection[str], *, remote: bool) -> tuple[str, ...]:
+    """RFC 8725 §3.1-3.2: an explicit allow-list, never ``none``, never symmetric and
+    asymmetric together (one shared secret must not sit beside public keys)."""
+    algs = tuple(algorithms)
+    if not algs or isinstance(algorithms, str):
+        raise ConfigError("Verifier algorithms must be a non-empty list, e.g. ['ES256'].")
+    unknown = [a for a in algs if a not in SIGNING_ALGS]
+    if unknown:
+        raise ConfigError(f"Verifier algorithms {unknown} are not supported; choose from {', '.join(SIGNING_ALGS)}.")
+    if any(a in SYMMETRIC_ALGS for a in algs):
+        if set(algs) != set(SYMMETRIC_ALGS):
+            raise ConfigError("HS256 cannot be mixed with asymmetric algorithms; pass algorithms=['HS256'] alone.")
+        if remote:
+            raise ConfigError("HS256 needs a static jwks with the shared secret; a published JWKS never holds one.")
+        return SYMMETRIC_ALGS
+    return algs

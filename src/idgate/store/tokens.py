@@ -1,0 +1,70 @@
+"""Refresh tokens, login sessions and the access-token deny-list.
+
+The interface mirrors node-oidc-provider's adapter: save, find, consume (atomic), revoke,
+revoke_family. ``consume`` is a single conditional UPDATE, so of two concurrent uses of one
+token exactly one wins, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from idgate.store.models import LoginSession, RefreshToken, RevokedToken
+
+
+def save(session: Session, row: RefreshToken) -> None:
+    session.add(row)
+    session.flush()
+
+
+def find(session: Session, token_hash: str) -> RefreshToken | None:
+    return session.get(RefreshToken, token_hash)
+
+
+def consume(session: Session, token_hash: str, now: datetime) -> bool:
+    """Mark a live token used; False if it was already used or revoked (by anyone, ever)."""
+    result = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None),
+               RefreshToken.revoked_at.is_(None))
+        .values(used_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def revoke_family(session: Session, family_id: str, now: datetime) -> None:
+    session.execute(update(RefreshToken).where(RefreshToken.family_id == family_id,
+                                               RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
+
+
+def end_session(session: Session, session_id: str, now: datetime) -> None:
+    session.execute(update(LoginSession).where(LoginSession.id == session_id, LoginSession.ended_at.is_(None))
+                    .values(ended_at=now))
+    session.execute(update(RefreshToken).where(RefreshToken.session_id == session_id,
+                                               RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
+
+
+def start_session(session: Session, session_id: str, user_id: str, client_id: str, now: datetime) -> None:
+    session.add(LoginSession(id=session_id, user_id=user_id, client_id=client_id, created_at=now))
+    session.flush()
+
+
+def get_session(session: Session, session_id: str) -> LoginSession | None:
+    return session.get(LoginSession, session_id)
+
+
+def deny_jti(session: Session, jti: str, expires_at: datetime) -> None:
+    if session.get(RevokedToken, jti) is None:
+        session.add(RevokedToken(jti=jti, expires_at=expires_at))
+        session.flush()
+
+
+def is_denied(session: Session, jti: str) -> bool:
+    return session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == jti)) is not None
+
+
+def purge_expired(session: Session, now: datetime) -> None:
+    session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
