@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -77,7 +78,8 @@ class LiveServer:
     log_path: Path
 
     def client(self, **kw: object) -> httpx.Client:
-        return httpx.Client(base_url=self.url, verify=str(self.deployment.ca), timeout=30.0, **kw)  # type: ignore[arg-type]
+        return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=str(self.deployment.ca)),
+                            timeout=30.0, **kw)  # type: ignore[arg-type]
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -88,9 +90,9 @@ def start_server(deployment: Deployment, *extra: str, scheme: str = "https") -> 
     args = [IDGATE, "serve", "--data", str(deployment.data), "--port", str(port), *extra]
     if deployment.database_url:
         args += ["--database", deployment.database_url]
-    log = log_path.open("wb")
     env = {**os.environ, "IDGATE_ISSUER": f"{scheme}://localhost:{port}"}
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = LiveServer(deployment, f"{scheme}://localhost:{port}", proc, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -60,6 +60,9 @@ class Settings:
                                       "always allowed (for userinfo).", ())
     default_audience: str = _doc("`aud` when the client names none. Default: the issuer.", "")
     profile_claims: tuple[str, ...] = _doc("User attributes copied into access tokens (email, name).", ("name",))
+    confidential_claims: tuple[str, ...] = _doc("Claims that may travel only in encrypted tokens (JWE): a token "
+                                                "carrying one for an audience without an encryption key is refused.",
+                                                ("email",))
     host: str = _doc("Address to bind.", "127.0.0.1")
     port: int = _doc("Port to bind.", 8443)
     tls_cert: str = _doc("TLS certificate (PEM). Default: DATA/tls/cert.pem.", "")
@@ -72,6 +75,26 @@ class Settings:
     hash_workers: int = _doc("Threads computing password hashes (default: CPU count).", 0)
     hash_queue: int = _doc("Password checks allowed to wait for a thread before 429.", 256)
     jwks_max_age: int = _doc("Cache-Control max-age of the JWKS document (seconds).", 300)
+    # --- Abuse resistance (issue 5): throttling, lockout, MFA. See idgate/throttle/__init__.py.
+    redis_url: str = _doc("Redis URL (redis://host:6379/0) for the throttle counters, so limits hold across "
+                          "several idgate processes or machines. Empty: an in-process store (one process only).", "")
+    throttle_account_free: int = _doc("Failed logins per account before exponential back-off starts "
+                                      "(429 + Retry-After). Counted per username, existing or not.", 5)
+    throttle_ip_free: int = _doc("Failed logins per client IP before exponential back-off starts.", 20)
+    throttle_token_free: int = _doc("Failed /token (refresh) requests per client IP before back-off.", 30)
+    throttle_mfa_free: int = _doc("Failed one-time codes per account before back-off.", 5)
+    throttle_base_delay: int = _doc("First back-off delay in seconds; it doubles with each further failure.", 1)
+    throttle_max_delay: int = _doc("Longest back-off delay in seconds (the doubling stops here).", 900)
+    throttle_window: int = _doc("A throttle counter is forgotten after this many seconds without a failure.", 86_400)
+    throttle_lockout: int = _doc("Consecutive failures after which an account is locked until an admin unlocks it "
+                                 "(`idgate user unlock NAME`). NIST SP 800-63B §5.2.2: at most 100.", 100)
+    throttle_memory_entries: int = _doc("Most counters the in-process throttle store keeps (least recently used "
+                                        "are dropped first), so memory stays bounded under a flood.", 100_000)
+    device_token_ttl: int = _doc("Lifetime of the signed 'known device' token /login returns (seconds). A "
+                                 "login that presents it is not slowed down by failures from elsewhere.", 90 * 86_400)
+    require_mfa_roles: tuple[str, ...] = _doc("Roles whose members must use a second factor (TOTP). Roles can "
+                                              "also be marked through the admin API.", ())
+    mfa_issuer_label: str = _doc("Issuer label shown in authenticator apps for TOTP enrolments.", "idgate")
 
     @property
     def kek_path(self) -> Path:
@@ -109,6 +132,7 @@ class Settings:
             raise ConfigError(f"Config 'max_body_bytes' is {self.max_body_bytes}; use 256..1048576.")
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"Config 'port' is {self.port}; use 1..65535.")
+        _check_throttle(self)
         return self
 
 
@@ -130,6 +154,25 @@ def _check_lifetimes(s: Settings) -> None:
             "Config 'refresh_idle_ttl' and 'refresh_absolute_ttl' must satisfy "
             f"60 <= idle <= absolute <= {REFRESH_ABSOLUTE_CEILING} seconds."
         )
+
+
+def _check_throttle(s: Settings) -> None:
+    if not 1 <= s.throttle_lockout <= 100:
+        raise ConfigError(f"Config 'throttle_lockout' is {s.throttle_lockout}; use 1..100 (NIST SP 800-63B "
+                          "§5.2.2 allows at most 100 consecutive failures per account).")
+    for key in ("throttle_account_free", "throttle_ip_free", "throttle_token_free", "throttle_mfa_free"):
+        if not 0 <= getattr(s, key) <= 1_000_000:
+            raise ConfigError(f"Config '{key}' is {getattr(s, key)}; use 0..1000000.")
+    if not 1 <= s.throttle_base_delay <= s.throttle_max_delay <= 86_400:
+        raise ConfigError("Config 'throttle_base_delay' and 'throttle_max_delay' must satisfy 1 <= base <= max <= 86400.")
+    if not 60 <= s.throttle_window <= 30 * 86_400:
+        raise ConfigError(f"Config 'throttle_window' is {s.throttle_window}; use 60..2592000 seconds.")
+    if not 1_000 <= s.throttle_memory_entries <= 10_000_000:
+        raise ConfigError(f"Config 'throttle_memory_entries' is {s.throttle_memory_entries}; use 1000..10000000.")
+    if not 3600 <= s.device_token_ttl <= 400 * 86_400:
+        raise ConfigError(f"Config 'device_token_ttl' is {s.device_token_ttl}; use 3600..34560000 seconds.")
+    if s.redis_url and urlsplit(s.redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("Config 'redis_url' must start with redis://, rediss:// or unix://.")
 
 
 def _check_alg(s: Settings) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from idgate.config import Settings, read_kek
 from idgate.jose import KeyRing
 from idgate.passwords import HashPool
+from idgate.services.audiences import AudienceCache
 from idgate.services.keys import KeyRingCache
 from idgate.store.db import is_current, make_engine, session_factory
 
@@ -37,6 +38,10 @@ class Provider:
 
     def keyring(self) -> KeyRing:
         return self.keys.get()
+
+    @cached_property
+    def audiences(self) -> AudienceCache:
+        return AudienceCache(self.sessions)
 
     @cached_property
     def hash_pool(self) -> HashPool:

@@ -136,7 +136,12 @@ def test_outage_keeps_cached_keys(issuer: JwksServer) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"x" * (300 * 1024), b"[1,2,3]", b"not json", b'{"keys": "nope"}', json.dumps({"keys": [{"a": 1}] * 10}).encode()],
+    [
+        # A valid set, padded past the 256 KiB cap: refused for its size alone.
+        json.dumps({"keys": [signing_key("ES256").public_jwk], "pad": "x" * (300 * 1024)}).encode(),
+        b"[1,2,3]", b"not json", b'{"keys": "nope"}',
+        json.dumps({"keys": [{"a": 1}] * 10}).encode(),
+    ],
 )
 def test_bad_jwks_documents_yield_no_keys(issuer: JwksServer, body: bytes) -> None:
     clock = FixedClock()

@@ -141,6 +141,13 @@ def test_bad_algorithm_lists_are_configuration_errors(algorithms: Any) -> None:
         Verifier(ISSUER, AUDIENCE, jwks=jwks_of(signing_key("ES256")), algorithms=algorithms)
 
 
+def test_hs256_next_to_asymmetric_algorithms_is_refused_by_name() -> None:
+    hs = generate_signing_key("HS256")
+    secret_jwks = {"keys": [dict(hs.public_jwk, k=hs.jose_key.as_dict()["k"])]}
+    with pytest.raises(ConfigError, match="cannot be mixed"):
+        Verifier(ISSUER, AUDIENCE, jwks=secret_jwks, algorithms=["HS256", "ES256"])
+
+
 def test_hs256_with_a_remote_jwks_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError):
         Verifier(ISSUER, AUDIENCE, algorithms=["HS256"])

@@ -30,10 +30,10 @@ from __future__ import annotations
 import html
 import io
 import json
+import textwrap
 from datetime import UTC, datetime
 
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from idgate import __version__
@@ -100,16 +100,21 @@ def render_text(findings: list[Finding], target: str, *, colour: bool | None = N
             line.append(f"  {f.check_id:<26} ", style="cyan")
             line.append(f.title)
             console.print(line)
-            console.print(f"      [dim]{escape(f.evidence)}[/dim]" if f.verdict in (Verdict.PASS, Verdict.SKIP)
-                          else f"      {escape(f.evidence)}")
-            if f.verdict in (Verdict.FAIL, Verdict.WARN):
-                console.print(f"      [bold]Why:[/bold] {escape(f.explanation)}")
-                console.print(f"      [bold]Fix:[/bold] {escape(f.fix)}")
+            quiet = f.verdict in (Verdict.PASS, Verdict.SKIP)
+            console.print(_indented(f.evidence, width), style="dim" if quiet else "")
+            if not quiet:
+                console.print(_indented("Why: " + f.explanation, width))
+                console.print(_indented("Fix: " + f.fix, width))
     console.print()
     counts = summary(findings)
     style = "bold red" if counts["fail"] else "bold yellow" if counts["warn"] else "bold green"
     console.print(Text(summary_line(findings), style=style), Text(f"  {headline(findings)}"))
     return buffer.getvalue()
+
+
+def _indented(text: str, width: int) -> Text:
+    return Text(textwrap.fill(text, width=width - 1, initial_indent=" " * 6, subsequent_indent=" " * 6,
+                              break_long_words=False, break_on_hyphens=False))
 
 
 def _md(text: str) -> str:
@@ -150,15 +155,34 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 10px;color:var(
 .id{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px;color:var(--muted)}.title{font-weight:600}
 .evidence{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px;background:#f6f8fa;border-radius:6px;padding:6px 10px;margin:8px 0 0;white-space:pre-wrap;word-break:break-word}
 details{margin-top:8px}summary{cursor:pointer;color:var(--muted)}.why,.fix{margin:6px 0 0}.fix{font-weight:500}
+.glances{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:8px;margin-top:18px}
+.glance{display:flex;justify-content:space-between;gap:8px;padding:8px 12px;border-radius:8px;border:1px solid var(--line);color:var(--ink);text-decoration:none;border-left:6px solid var(--skip)}
+.glance.pass{border-left-color:var(--pass)}.glance.warn{border-left-color:var(--warn)}.glance.fail{border-left-color:var(--fail)}
 footer{color:var(--muted);font-size:13px;margin-top:32px}
 @media print{body{background:#fff}.finding,header.card{break-inside:avoid}}
 """
+
+
+def _score(items: list[Finding]) -> str:
+    checked = sum(f.verdict is not Verdict.SKIP for f in items)
+    return f"{sum(f.verdict is Verdict.PASS for f in items)}/{checked}" if checked else "skipped"
+
+
+def _worst(items: list[Finding]) -> str:
+    for verdict in (Verdict.FAIL, Verdict.WARN, Verdict.PASS):
+        if any(f.verdict is verdict for f in items):
+            return verdict.value
+    return Verdict.SKIP.value
 
 
 def render_html(findings: list[Finding], target: str) -> str:
     e = html.escape
     counts = summary(findings)
     chips = "".join(f'<span class="chip {v.value}">{counts[v.value]} {v.value}</span>' for v in Verdict)
+    glance = "".join(
+        f'<a class="glance {_worst(items)}" href="#{e(key)}" title="passed / checked"><span>{e(GROUPS[key])}</span>'
+        f"<b>{_score(items)}</b></a>"
+        for key, items in ((k, [f for f in findings if f.group == k]) for k in GROUPS) if items)
     sections = []
     for title, items in _grouped(findings):
         cards = []
@@ -172,16 +196,18 @@ def render_html(findings: list[Finding], target: str) -> str:
                 f'<span class="title">{e(f.title)}</span><span class="id">{e(f.check_id)}</span></div>'
                 f'<div class="evidence">{e(f.evidence)}</div>'
                 f'<details{opened}><summary>Why it matters and how to fix it</summary>{details}</details></article>')
-        sections.append(f"<section><h2>{e(title)}</h2>{''.join(cards)}</section>")
+        key = items[0].group
+        sections.append(f'<section id="{e(key)}"><h2>{e(title)}</h2>{"".join(cards)}</section>')
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
         f"<title>idgate audit: {e(target)}</title><style>{_CSS}</style></head><body><main>"
         f'<header class="card"><h1>Security report card</h1><div class="target">{e(target)}</div>'
-        f'<div class="headline">{e(headline(findings))}</div><div class="chips">{chips}</div></header>'
+        f'<div class="headline">{e(headline(findings))}</div><div class="chips">{chips}</div>'
+        f'<div class="glances">{glance}</div></header>'
         f"{''.join(sections)}"
         f"<footer>Generated {e(_now())} by idgate {e(__version__)} · exit status {0 if ok(findings) else 1}"
-        " · every check's id is stable: see <code>idgate audit --help</code></footer>"
+        " · every check's id is stable: list them with <code>idgate audit --list-checks</code></footer>"
         "</main></body></html>\n"
     )

@@ -104,11 +104,18 @@ class Target:
         """A verified HTTPS connection, or Skip: nothing is sent over an unverified channel."""
         hs = self.require_tls()
         if hs.cert_error:
-            raise Skip(f"the server's certificate is not trusted, so nothing was sent to it (see tls.certificate)")
+            raise Skip("the server's certificate is not trusted, so nothing was sent to it (see tls.certificate)")
 
-    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
-        if urlsplit(url).scheme != "http":
+    def request(self, method: str, url: str, *, plain_http: bool = False, **kw: Any) -> httpx.Response:
+        """One request with the audit's timeout; https only (verified), unless ``plain_http``
+        is set by a check that deliberately probes a plain-HTTP port."""
+        if plain_http:
+            if urlsplit(url).scheme != "http":
+                raise Skip(f"{url} is not an http:// URL")
+        else:
             self.require_https()
+            if urlsplit(url).scheme != "https":
+                raise Skip(f"{url} is not an https:// URL, so nothing was sent to it")
         return self.http.request(method, url, **kw)
 
     def remember(self, key: str, compute: Callable[[], Any]) -> Any:

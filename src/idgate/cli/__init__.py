@@ -13,7 +13,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 
 
 def _register() -> None:
-    from idgate.cli import audit, db, init, inspect, keys, login, serve, users, verify
+    from idgate.cli import audiences, audit, db, init, inspect, keys, login, serve, users, verify
 
     app.command("init")(init.init_command)
     app.command("serve")(serve.serve_command)
@@ -23,6 +23,7 @@ def _register() -> None:
     app.command("inspect")(inspect.inspect_command)
     app.add_typer(users.app, name="user", help="Manage users.")
     app.add_typer(keys.app, name="keys", help="Manage signing keys.")
+    app.add_typer(audiences.app, name="audience", help="Resource servers and their encryption keys.")
     app.add_typer(db.app, name="db", help="Database schema.")
 
 

@@ -42,8 +42,11 @@ def audit_command(
     timeout: Annotated[float, typer.Option(min=0.5, max=120, help="Seconds allowed for each connection or request.")] = 5.0,
     list_checks: Annotated[bool, typer.Option("--list-checks", help="List every check id and exit.")] = False,
 ) -> None:
-    """Audit a login-to-JWT deployment: transport, credentials, keys, tokens, forged-token probes,
-    login page and (with --data) idgate's own files. Exit status 1 if any check FAILs."""
+    """Audit any OIDC/OAuth/JWT provider and print a report card; exit status 1 if a check FAILs.
+
+    Checks transport (TLS, HSTS), credential endpoints, discovery and keys, a sample token,
+    forged-token probes (--active), the login page and, with --data, idgate's own files.
+    """
     if list_checks:
         for item in all_checks():
             typer.echo(f"{item.id:<26} {item.group:<12} {item.title}")
@@ -65,7 +68,8 @@ def audit_command(
         typer.echo(f"wrote {output}", err=True)
     else:
         typer.echo(text, nl=False)
-    raise typer.Exit(0 if ok(findings) else 1)
+    # sys.exit, not typer.Exit: the status must survive main()'s standalone_mode=False.
+    sys.exit(0 if ok(findings) else 1)
 
 
 def _width() -> int:

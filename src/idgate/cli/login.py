@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import ssl
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -31,7 +32,7 @@ def login_command(
         body["scope"] = scope
     if audience:
         body["audience"] = audience
-    verify: str | bool = str(ca) if ca else True
+    verify = ssl.create_default_context(cafile=str(ca)) if ca else ssl.create_default_context()
     with httpx.Client(verify=verify, timeout=10.0) as client:
         discovery = client.get(issuer.rstrip("/") + "/.well-known/openid-configuration").json()
         reply = client.post(discovery["idgate_login_endpoint"], json=body)

@@ -164,10 +164,8 @@ def _member(jwk: Mapping[str, Any], name: str) -> bytes:
 def _ec_check(jwk: Mapping[str, Any], alg: str) -> SignatureCheck:
     curve, hash_alg, size, order = _EC_PARAMS[alg]
     x, y = _member(jwk, "x"), _member(jwk, "y")
-    # RFC 7518 §6.2.1.2-3: coordinates are the full size of the curve's field.
-    if len(x) != size or len(y) != size:
-        raise ValueError("EC coordinate length")
-    # from_encoded_point checks that the point is on the curve (invalid-curve attacks).
+    # RFC 7518 §6.2.1.2-3: each coordinate is exactly the field size; from_encoded_point
+    # refuses any other length, and any point not on the curve (invalid-curve attacks).
     public = ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + x + y)
     ecdsa = ec.ECDSA(hash_alg)
 

@@ -3,9 +3,9 @@
 Signatures are checked by calling ``cryptography`` directly with keys built once per ``kid``
 (see :mod:`idgate.jose.pubkeys`). Python JOSE libraries spend tens of microseconds above the
 raw check; this module keeps every check and drops the overhead. It is allowed to exist only
-because ``tests/jose/test_wycheproof_jws.py`` proves it gives joserfc's verdict (or a stricter,
-listed one) on every Wycheproof JWS vector and every forgery test; ``reference.py`` is that
-joserfc path.
+because differential tests prove it gives joserfc's verdict (or a stricter, listed one) on
+every Wycheproof JWS vector (``tests/jose/test_wycheproof_jws.py``) and every forgery
+(``tests/rs/test_rs_differential.py``); ``reference.py`` is that joserfc path.
 
 Every rejection raises :class:`idgate.errors.InvalidToken` with a short ``reason``.
 """

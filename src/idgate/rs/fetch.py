@@ -42,7 +42,7 @@ def cache_lifetime(cache_control: str | None) -> int:
     """
     match = _MAX_AGE.search(cache_control or "")
     age = int(match.group(1)) if match else DEFAULT_MAX_AGE
-    return age
+    return max(MIN_MAX_AGE, min(MAX_MAX_AGE, age))
 
 
 def tls_context(ca: str | None) -> ssl.SSLContext:

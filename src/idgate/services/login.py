@@ -7,6 +7,7 @@ answer that depends on the account.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,8 @@ from idgate.errors import InvalidCredentials
 from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider
 from idgate.store import users
 from idgate.store.db import transaction
+from idgate.jose.jwe import encrypt_nested
+from idgate.services.audiences import ConfidentialClaimsNeedEncryption
 from idgate.store.users import UserView
 from idgate.tokens import refresh
 from idgate.tokens.access import (
@@ -39,12 +42,20 @@ class TokenResponse:
     scope: str
     refresh_token: str | None = None
     token_type: str = "Bearer"
+    # /login extensions (RFC 6749 §5.1 allows extra members): a known-device token to present on
+    # later logins, and the flag of an enrolment-only token (a role requires MFA, none is set up).
+    device_token: str | None = None
+    mfa_enrollment_required: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"access_token": self.access_token, "token_type": self.token_type,
                                 "expires_in": self.expires_in, "scope": self.scope}
         if self.refresh_token is not None:
             body["refresh_token"] = self.refresh_token
+        if self.device_token is not None:
+            body["device_token"] = self.device_token
+        if self.mfa_enrollment_required:
+            body["mfa_enrollment_required"] = True
         return body
 
 
@@ -57,10 +68,8 @@ class _Candidate:
 
 def _find_candidate(provider: Provider, username: str) -> _Candidate:
     with transaction(provider.sessions) as session:
-        user = users.find_by_username(session, username)
-        if user is None:
-            return _Candidate(None, None, False)
-        return _Candidate(user.id, user.password_hash, user.disabled)
+        found = users.credentials_of(session, username)
+    return _Candidate(None, None, False) if found is None else _Candidate(*found)
 
 
 def _store_rehash(provider: Provider, user_id: str, new_hash: str) -> None:
@@ -76,19 +85,83 @@ def _load_view(provider: Provider, user_id: str) -> UserView | None:
         return None if user is None or user.disabled else users.view(user)
 
 
-async def authenticate(provider: Provider, username: str, password: str) -> UserView:
-    """Check a password; unknown user, disabled user and wrong password all raise the same
-    ``InvalidCredentials`` after the same amount of hashing work."""
+@dataclass(frozen=True)
+class LoginResult:
+    """A checked login: the user, how they authenticated (RFC 8176 ``amr``), a fresh known-device
+    token, and whether a role demands a second factor the user has not set up yet."""
+
+    user: UserView
+    amr: tuple[str, ...]
+    device_token: str | None = None
+    mfa_enrollment_required: bool = False
+
+
+MFA_ENROLL_SCOPE = "idgate:mfa-enroll"
+
+
+async def check_credentials(provider: Provider, username: str, password: str, *, client_ip: str | None = None,
+                            otp: str | None = None, device_token: str | None = None) -> LoginResult:
+    """Check a password (and the second factor when the account has one).
+
+    1. Throttle (per account, per client IP, or per known device) *before* any hash: 429 with
+       Retry-After while backing off, 403 once locked (issue 5; NIST SP 800-63B §5.2.2).
+    2. Exactly one password hash, whether or not the user exists (a dummy hash otherwise), and
+       one failure event either way: unknown user, disabled user and wrong password raise the
+       same ``InvalidCredentials`` after the same work.
+    3. With an active TOTP factor: no ``otp`` -> ``MfaRequired``; a wrong or replayed one ->
+       ``InvalidOtp`` (under its own throttle); a good one -> ``amr = ["pwd", "otp"]``.
+    ``client_ip`` defaults to the address of the request being served.
+    """
+    from idgate.mfa import MfaRequired
+    from idgate.mfa import service as mfa
+    from idgate.services import events
+    from idgate.throttle import AccountLocked
+    from idgate.throttle.guard import LoginGuard
+
+    guard = LoginGuard(provider, username, client_ip or events.current_request().ip, device_token)
+    await guard.before_hash()
+    if await guard.is_locked():
+        await events.arecord(provider.sessions, "login.failure", "locked", reason="locked", dedupe=guard.account)
+        raise AccountLocked(detail="account locked")
     candidate = await anyio.to_thread.run_sync(_find_candidate, provider, username)
     result = await provider.hash_pool.verify(candidate.password_hash, password)
     if not result.ok or candidate.user_id is None or candidate.disabled:
-        raise InvalidCredentials(detail="unknown user" if candidate.user_id is None else "bad password or disabled")
+        reason = "unknown_user" if candidate.user_id is None else "bad_password" if not result.ok else "disabled"
+        await events.arecord(provider.sessions, "login.failure", "failure", actor=candidate.user_id, reason=reason,
+                             known_device=guard.known_device)
+        raise InvalidCredentials(detail=reason)
+    await guard.succeeded()
     if result.new_hash:
         await anyio.to_thread.run_sync(_store_rehash, provider, candidate.user_id, result.new_hash)
     view = await anyio.to_thread.run_sync(_load_view, provider, candidate.user_id)
     if view is None:
         raise InvalidCredentials(detail="user vanished or was disabled during login")
-    return view
+    amr: tuple[str, ...] = ("pwd",)
+    enrolled, required = await anyio.to_thread.run_sync(mfa.login_requirements, provider, view.id, view.roles)
+    if enrolled:
+        if not otp:
+            await events.arecord(provider.sessions, "login.mfa_required", "pending", actor=view.id)
+            raise MfaRequired(view.id)
+        await anyio.to_thread.run_sync(mfa.verify_second_factor, provider, view.id, otp)
+        amr = ("pwd", "otp")
+    await events.arecord(provider.sessions, "login.success", "success", actor=view.id, username=view.username,
+                         amr=list(amr), known_device=guard.known_device, mfa_enrollment_required=required or None)
+    return LoginResult(view, amr, guard.new_device_token(), mfa_enrollment_required=required)
+
+
+async def authenticate(provider: Provider, username: str, password: str, *, client_ip: str | None = None,
+                       otp: str | None = None, device_token: str | None = None) -> UserView:
+    """Check a password; unknown user, disabled user and wrong password all raise the same
+    ``InvalidCredentials`` after the same amount of hashing work. Throttled, locked and
+    second-factor cases raise as :func:`check_credentials` describes; a user whose role needs a
+    second factor that is not set up gets ``MfaEnrollmentRequired``."""
+    outcome = await check_credentials(provider, username, password, client_ip=client_ip, otp=otp,
+                                      device_token=device_token)
+    if outcome.mfa_enrollment_required:
+        from idgate.mfa.errors import MfaEnrollmentRequired
+
+        raise MfaEnrollmentRequired()
+    return outcome.user
 
 
 def lifetimes(settings: Settings) -> refresh.Lifetimes:
@@ -97,33 +170,75 @@ def lifetimes(settings: Settings) -> refresh.Lifetimes:
 
 
 def mint_access_token(provider: Provider, user: UserView, *, client_id: str, scope: list[str], audience: str,
-                      now: int, auth_time: int | None = None) -> str:
+                      now: int, auth_time: int | None = None, amr: Sequence[str] = ("pwd",)) -> str:
+    """Sign the access token; for an audience with a registered encryption key, encrypt it too.
+
+    A token that would carry confidential claims (config ``confidential_claims``) in a readable
+    payload is refused instead of leaked.
+    """
     settings = provider.settings
     claims = access_token_claims(user=user, issuer=settings.issuer, audience=audience, client_id=client_id,
                                  scope=scope, ttl=settings.access_token_ttl, now=now,
-                                 profile_claims=settings.profile_claims, auth_time=auth_time)
-    return issue_access_token(claims, provider.keyring().active)
+                                 profile_claims=settings.profile_claims, auth_time=auth_time, amr=amr)
+    signed = issue_access_token(claims, provider.keyring().active)
+    recipient = provider.audiences.encryption_key(audience)
+    if recipient is not None:
+        return encrypt_nested(signed, recipient)
+    leaking = sorted(set(settings.confidential_claims) & set(claims))
+    if leaking:
+        raise ConfidentialClaimsNeedEncryption(detail=f"{audience}: {', '.join(leaking)}")
+    return signed
 
 
-def _start_grant(provider: Provider, user_id: str, scope: str, audience: str, now: int) -> str:
+def allowed_audiences(provider: Provider) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(provider.settings.allowed_audiences + provider.audiences.registered()))
+
+
+def _start_grant(provider: Provider, user_id: str, scope: str, audience: str, now: int,
+                 amr: Sequence[str] = ("pwd",)) -> str:
+    from idgate.services import events
+    from idgate.store import tokens as token_rows
+
     with transaction(provider.sessions) as session:
-        _grant, token = refresh.start(session, user_id=user_id, client_id=FIRST_PARTY_CLIENT_ID, scope=scope,
-                                      audience=audience, now=clock.from_timestamp(now),
-                                      lifetimes=lifetimes(provider.settings))
+        grant, token = refresh.start(session, user_id=user_id, client_id=FIRST_PARTY_CLIENT_ID, scope=scope,
+                                     audience=audience, now=clock.from_timestamp(now),
+                                     lifetimes=lifetimes(provider.settings))
+        login_session = token_rows.get_session(session, grant.session_id)
+        if login_session is not None:  # refreshed tokens keep the login's amr
+            login_session.amr = " ".join(amr)[:64]
+        events.record(None, "token.issued", "success", actor=user_id, client_id=FIRST_PARTY_CLIENT_ID,
+                      session=session, sid=grant.session_id, scope=scope, grant="password")
         return token
 
 
 async def password_login(provider: Provider, username: str, password: str, *, scope: str | None = None,
-                         audience: str | None = None, now: int | None = None) -> TokenResponse:
+                         audience: str | None = None, now: int | None = None, otp: str | None = None,
+                         device_token: str | None = None, client_ip: str | None = None) -> TokenResponse:
     settings = provider.settings
     requested_scope = parse_scope(scope)
-    chosen_audience = choose_audience(audience, settings.allowed_audiences, settings.token_audience)
-    user = await authenticate(provider, username, password)
-    granted = grant_scope(requested_scope, user.permissions)
+    chosen_audience = choose_audience(audience, allowed_audiences(provider), settings.token_audience)
+    outcome = await check_credentials(provider, username, password, client_ip=client_ip, otp=otp,
+                                      device_token=device_token)
+    user = outcome.user
     issued_at = clock.now() if now is None else now
+    if outcome.mfa_enrollment_required:
+        # A role requires a second factor and none is set up: a token good only for enrolling
+        # one (/mfa/totp), with no roles, no permissions and no refresh token.
+        import dataclasses
+
+        from idgate.services import events
+
+        limited = dataclasses.replace(user, roles=(), permissions=())
+        token = mint_access_token(provider, limited, client_id=FIRST_PARTY_CLIENT_ID, scope=[MFA_ENROLL_SCOPE],
+                                  audience=settings.issuer, now=issued_at, amr=outcome.amr)
+        await events.arecord(provider.sessions, "token.issued", "success", actor=user.id,
+                             client_id=FIRST_PARTY_CLIENT_ID, scope=MFA_ENROLL_SCOPE, grant="password")
+        return TokenResponse(access_token=token, expires_in=settings.access_token_ttl, scope=MFA_ENROLL_SCOPE,
+                             device_token=outcome.device_token, mfa_enrollment_required=True)
+    granted = grant_scope(requested_scope, user.permissions)
     token = mint_access_token(provider, user, client_id=FIRST_PARTY_CLIENT_ID, scope=granted,
-                              audience=chosen_audience, now=issued_at)
+                              audience=chosen_audience, now=issued_at, amr=outcome.amr)
     refresh_token = await anyio.to_thread.run_sync(_start_grant, provider, user.id, " ".join(granted),
-                                                   chosen_audience, issued_at)
+                                                   chosen_audience, issued_at, outcome.amr)
     return TokenResponse(access_token=token, expires_in=settings.access_token_ttl, scope=" ".join(granted),
-                         refresh_token=refresh_token)
+                         refresh_token=refresh_token, device_token=outcome.device_token)

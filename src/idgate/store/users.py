@@ -113,6 +113,16 @@ def find_by_username(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == name))
 
 
+def credentials_of(session: Session, username: str) -> tuple[str, str, bool] | None:
+    """(id, password_hash, disabled) only: the login hot path needs no roles or profile."""
+    try:
+        name = normalise_username(username)
+    except InvalidRequest:
+        return None
+    row = session.execute(select(User.id, User.password_hash, User.disabled).where(User.username == name)).first()
+    return None if row is None else (row[0], row[1], bool(row[2]))
+
+
 def get(session: Session, user_id: str) -> User | None:
     return session.get(User, user_id)
 

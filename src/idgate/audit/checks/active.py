@@ -91,7 +91,8 @@ def alg_none(target: Target) -> Outcome:
        explanation="""'Algorithm confusion': an attacker takes the issuer's public key (anyone can download
        it), uses it as an HS256 shared secret, and signs a token. A verifier that lets the token choose the
        algorithm then checks it with the same public key and accepts it.""",
-       fix="Pick the algorithm from the key (never from the token's header) and refuse HS256 wherever public keys are used.")
+       fix="""Pick the algorithm from the key (never from the token's header) and refuse HS256 wherever
+       public keys are used.""")
 def hs256_public_key(target: Target) -> Outcome:
     url, genuine = _genuine(target)
     keys = [k for k in target.jwks()["keys"] if isinstance(k, dict)]
@@ -133,7 +134,8 @@ def embedded_jwk(target: Target) -> Outcome:
         head = _json_b64(header)
         der = key.sign(f"{head}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
-        forged[f"ES256 + embedded jwk, {label}"] = f"{head}.{payload}.{b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+        signature = b64url_encode(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+        forged[f"ES256 + embedded jwk, {label}"] = f"{head}.{payload}.{signature}"
     return _judge(target, url, forged)
 
 
@@ -141,7 +143,8 @@ def embedded_jwk(target: Target) -> Outcome:
        explanation="""Some services decode a JWT without checking its signature at all. This probe adds a
        claim to the genuine token and keeps the old signature, which no longer matches; any service that
        accepts it will accept any edit, such as another user's id.""",
-       fix="Always verify the signature (idgate.rs.Verifier, or a JWT library's verify/decode with a key), never just decode.")
+       fix="""Always verify the signature (idgate.rs.Verifier, or a JWT library's verify/decode with a key),
+       never just decode.""")
 def tampered(target: Target) -> Outcome:
     url, genuine = _genuine(target)
     head, _, signature = target.sample_jwt().split(".")

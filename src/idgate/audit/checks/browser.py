@@ -118,7 +118,8 @@ def framing(target: Target) -> Outcome:
     xfo = page.final.headers.get("x-frame-options", "")
     ancestors = _directives(page.final.headers.get("content-security-policy", "")).get("frame-ancestors")
     if ancestors is not None and "*" not in ancestors:
-        return passed(f"{page.url}: CSP frame-ancestors {' '.join(ancestors)}" + (f"; X-Frame-Options {xfo}" if xfo else ""))
+        extra = f"; X-Frame-Options {xfo}" if xfo else ""
+        return passed(f"{page.url}: CSP frame-ancestors {' '.join(ancestors)}{extra}.")
     if xfo.strip().upper() in ("DENY", "SAMEORIGIN"):
         return passed(f"{page.url}: X-Frame-Options {xfo}.")
     return failed(f"{page.url}: neither CSP frame-ancestors nor X-Frame-Options DENY/SAMEORIGIN.")
@@ -133,10 +134,10 @@ def csrf(target: Target) -> Outcome:
     page = _page(target)
     parser = _FormParser()
     parser.feed(page.final.text)
-    forms = [f for f in parser.forms if f["password"]]
+    forms = [f for f in parser.forms if f.password]
     if not forms:
         raise Skip(f"{page.url} has no form with a password field")
-    tokens = [name for f in forms for name in f["hidden"] if _CSRF_NAME.search(name)]
+    tokens = [name for f in forms for name in f.hidden if _CSRF_NAME.search(name)]
     if tokens:
         return passed(f"{page.url}: login form has hidden field(s) {', '.join(tokens)}.")
     return failed(f"{page.url}: the login form has no hidden CSRF token field.")
@@ -161,19 +162,24 @@ def _directives(policy: str) -> dict[str, list[str]]:
     return result
 
 
+@dataclass
+class _Form:
+    password: bool = False
+    hidden: list[str] = field(default_factory=list)
+
+
 class _FormParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
-        self.forms: list[dict[str, object]] = []
+        self.forms: list[_Form] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k.lower(): (v or "") for k, v in attrs}
         if tag == "form":
-            self.forms.append({"password": False, "hidden": []})
+            self.forms.append(_Form())
         elif tag == "input" and self.forms:
-            form = self.forms[-1]
             kind = values.get("type", "text").lower()
             if kind == "password":
-                form["password"] = True
+                self.forms[-1].password = True
             elif kind == "hidden" and values.get("name") and values.get("value"):
-                form["hidden"].append(values["name"])  # type: ignore[attr-defined]
+                self.forms[-1].hidden.append(values["name"])

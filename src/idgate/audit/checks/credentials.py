@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit
 
+import httpx
+
 from idgate.audit.checks._probing import credential_endpoints, describe, processed, wrong_credentials
-from idgate.audit.model import Outcome, Skip, failed, passed
+from idgate.audit.model import Outcome, Skip, failed, passed, warned
 from idgate.audit.registry import check
 from idgate.audit.target import Target
 
@@ -22,7 +24,17 @@ def _endpoints(target: Target) -> list[tuple[str, str]]:
 
 def _verdict(lines: list[tuple[bool, str]]) -> Outcome:
     text = "; ".join(line for _, line in lines) + "."
-    return failed(text) if any(bad for bad, _ in lines) else passed(text)
+    if any(bad for bad, _ in lines):
+        return failed(text)
+    return warned(text) if "server error" in text else passed(text)
+
+
+def _judged(reply: httpx.Response) -> tuple[bool, str]:
+    if processed(reply):
+        return True, "PROCESSED the credentials"
+    if reply.status_code >= 500:
+        return False, "server error (neither processed nor cleanly refused)"
+    return False, "refused"
 
 
 def _masked(kind: str) -> str:
@@ -38,8 +50,7 @@ def no_get(target: Target) -> Outcome:
     lines = []
     for kind, url in _endpoints(target):
         reply = target.request("GET", f"{url}?{urlencode(wrong_credentials(target, kind))}")
-        bad = processed(reply)
-        verb = "PROCESSED the credentials" if bad else "refused"
+        bad, verb = _judged(reply)
         lines.append((bad, f"GET {urlsplit(url).path}?{_masked(kind)} (wrong values) → {describe(reply)}, {verb}"))
     return _verdict(lines)
 
@@ -54,8 +65,7 @@ def query_string(target: Target) -> Outcome:
     for kind, url in _endpoints(target):
         reply = target.request("POST", f"{url}?{urlencode(wrong_credentials(target, kind))}",
                                headers={"Content-Type": "application/x-www-form-urlencoded"}, content=b"")
-        bad = processed(reply)
-        verb = "PROCESSED the credentials" if bad else "refused"
+        bad, verb = _judged(reply)
         lines.append((bad, f"POST {urlsplit(url).path}?{_masked(kind)} (wrong values, empty body) → "
                            f"{describe(reply)}, {verb}"))
     return _verdict(lines)

@@ -106,7 +106,8 @@ def file_permissions(target: Target) -> Outcome:
         raise Skip("file modes are checked on POSIX systems only")
     data = settings.data_dir
     files = [data / "config.toml", settings.kek_path, settings.tls_key_path, data / "tls" / "ca-key.pem"]
-    bad, good = [], []
+    bad: list[str] = []
+    good: list[str] = []
     for path in dict.fromkeys(files):
         if not path.exists():
             continue
@@ -123,7 +124,8 @@ def file_permissions(target: Target) -> Outcome:
        explanation="""The private signing key can mint any token. idgate stores it encrypted (AES-256-GCM)
        under a separate key-encryption key kept outside the database, so a database backup or leak alone
        does not give the key away.""",
-       fix="Re-create the keys with 'idgate keys rotate' on a current idgate, and keep the kek file (or IDGATE_KEK) out of database backups.")
+       fix="""Re-create the keys with 'idgate keys rotate' on a current idgate, and keep the kek file (or
+       IDGATE_KEK) out of database backups.""")
 def keys_encrypted(target: Target) -> Outcome:
     from idgate.store.models import SigningKeyRow
 

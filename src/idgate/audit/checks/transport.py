@@ -150,8 +150,9 @@ def _offer_suites(target: Target, kind: str, label: str) -> Outcome:
     if hs.accepted:
         chosen = f"{hs.cipher} ({suite_kind(hs.cipher) if kind == 'legacy' else 'static RSA'})" if hs.cipher \
             else "one of them (the handshake then stopped at the certificate)"
-        return failed(f"Offered only {offered} {label} on TLS 1.2; the server accepted {chosen}.")
-    return passed(f"Offered only {offered} {label} on TLS 1.2; the server refused them all ({hs.error}).")
+        return failed(f"Offered nothing but {offered} {label} on TLS 1.2; the server accepted {chosen}.")
+    return passed(f"Offered nothing but {offered} {label} on TLS 1.2; the server refused them all "
+                  f"(handshake ended: {hs.error}).")
 
 
 @check("transport.hsts", group="transport", title="HSTS tells browsers to use HTTPS only",
@@ -161,6 +162,7 @@ def _offer_suites(target: Target, kind: str, label: str) -> Outcome:
        fix="""Send 'Strict-Transport-Security: max-age=63072000; includeSubDomains' on every HTTPS response
        (idgate does).""")
 def hsts(target: Target) -> Outcome:
+    target.require_https()
     url = target.discovery_url or target.url + "/"
     try:
         target.discovery()
@@ -194,7 +196,7 @@ def plain_http(target: Target) -> Outcome:
     if urlsplit(base).scheme != "http":
         raise Skip(f"--http-url {base} is not an http:// URL")
     try:
-        page = target.request("GET", base + "/")
+        page = target.request("GET", base + "/", plain_http=True)
     except httpx.TransportError as exc:
         return skipped(f"Nothing answers plain HTTP at {base} ({type(exc).__name__}); pass --http-url URL if "
                        "a plain-HTTP port exists elsewhere.")
@@ -211,7 +213,7 @@ def plain_http(target: Target) -> Outcome:
         endpoints = []
     for kind, endpoint in endpoints:
         path = urlsplit(endpoint).path
-        reply = target.request("POST", base + path, data=wrong_credentials(target, kind))
+        reply = target.request("POST", base + path, data=wrong_credentials(target, kind), plain_http=True)
         if reply.is_redirect or not processed(reply):
             ok.append(f"POST {path} with (wrong) credentials not processed ({describe(reply)})")
         else:

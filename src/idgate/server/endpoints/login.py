@@ -22,8 +22,11 @@ router = APIRouter()
 async def login(request: Request) -> JSONResponse:
     provider = provider_of(request)
     params = await read_params(request, provider.settings.max_body_bytes)
+    # otp: the second factor when the account has one (else 401 mfa_required); device_token: the
+    # known-device token an earlier login returned (exempts this login from others' back-off).
     result = await password_login(provider, required(params, "username"), required(params, "password"),
-                                  scope=params.get("scope"), audience=params.get("audience"))
+                                  scope=params.get("scope"), audience=params.get("audience"),
+                                  otp=params.get("otp") or None, device_token=params.get("device_token") or None)
     return token_response(result.as_dict())
 
 

@@ -1,0 +1,120 @@
+"""`/login` under a concurrent login storm on this machine, and JWKS latency during the storm.
+
+Reports: login requests/s against the ceiling (cores / one argon2id verify), JWKS p50/p99 while
+the storm runs, and the idle server's RSS after start-up. Not a test: run by `make bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support import GOOD_PASSWORD, init_deployment, start_server, stop_server  # noqa: E402
+
+
+def argon2_verify_seconds(samples: int = 15) -> float:
+    from idgate.passwords import hash_password, verify_password
+
+    stored = hash_password(GOOD_PASSWORD)
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        verify_password(stored, GOOD_PASSWORD)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def storm(url: str, ca: str, users: list[str], seconds: float, concurrency: int) -> dict[str, float]:
+    counts = {"ok": 0, "throttled": 0, "other": 0}
+    jwks_latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=concurrency + 2)
+
+    ctx = ssl.create_default_context(cafile=ca)
+    async with httpx.AsyncClient(base_url=url, verify=ctx, timeout=30, limits=limits) as client:
+        async def worker(n: int) -> None:
+            i = n
+            while time.monotonic() < deadline:
+                reply = await client.post("/login", json={"username": users[i % len(users)], "password": GOOD_PASSWORD})
+                i += concurrency
+                key = "ok" if reply.status_code == 200 else "throttled" if reply.status_code == 429 else "other"
+                counts[key] += 1
+
+        async def jwks_poller() -> None:
+            async with httpx.AsyncClient(base_url=url, verify=ctx, timeout=30) as c2:
+                while time.monotonic() < deadline:
+                    started = time.perf_counter()
+                    reply = await c2.get("/jwks.json")
+                    assert reply.status_code == 200
+                    jwks_latencies.append(time.perf_counter() - started)
+                    await asyncio.sleep(0.01)
+
+        started = time.monotonic()
+        await asyncio.gather(jwks_poller(), *(worker(n) for n in range(concurrency)))
+        elapsed = time.monotonic() - started
+    jwks_latencies.sort()
+    return {
+        "login_rps": counts["ok"] / elapsed,
+        "ok": counts["ok"], "throttled": counts["throttled"], "other": counts["other"],
+        "jwks_p50_ms": 1000 * jwks_latencies[len(jwks_latencies) // 2],
+        "jwks_p99_ms": 1000 * jwks_latencies[int(len(jwks_latencies) * 0.99) - 1],
+        "jwks_samples": len(jwks_latencies),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--users", type=int, default=20)
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    verify_s = argon2_verify_seconds()
+    ceiling = cores / verify_s
+    with tempfile.TemporaryDirectory() as tmp:
+        dep = init_deployment(Path(tmp) / "data")
+        users = [f"user{i}" for i in range(args.users)]
+        for name in users:
+            dep.cli("user", "add", name, "--password-stdin", "--permission", "things:read", stdin=GOOD_PASSWORD + "\n")
+        server = start_server(dep)
+        try:
+            time.sleep(1.0)
+            idle_rss = rss_kib(server.process.pid)
+            result = asyncio.run(storm(server.url, str(dep.ca), users, args.seconds, args.concurrency))
+            peak_rss = rss_kib(server.process.pid)
+        finally:
+            stop_server(server)
+    print(f"argon2id verify (m=19 MiB, t=2, p=1): {verify_s * 1000:.1f} ms -> ceiling {ceiling:.1f} logins/s on {cores} cores")
+    print()
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print(f"| /login successful requests/s ({args.concurrency} concurrent, {args.seconds:.0f} s) | {result['login_rps']:.1f} "
+          f"({100 * result['login_rps'] / ceiling:.0f}% of ceiling {ceiling:.1f}) | >= 80% of ceiling |")
+    print(f"| /login replies: ok / 429 / other | {result['ok']} / {result['throttled']} / {result['other']} | |")
+    print(f"| GET /jwks.json p50 / p99 during the storm | {result['jwks_p50_ms']:.1f} ms / {result['jwks_p99_ms']:.1f} ms "
+          f"({result['jwks_samples']} samples) | p99 < 50 ms |")
+    print(f"| server RSS idle after start-up / after storm | {idle_rss / 1024:.1f} MiB / {peak_rss / 1024:.1f} MiB | |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Security events: an append-only ``events`` table plus one JSON line per event on the
+``idgate.events`` logger.
+
+Every event has a time, a kind (``login.failure``, ``token.refreshed``, ``admin.user.created``...),
+an outcome, the actor (a user's ``sub``, ``cli:<os user>`` or nothing for an unknown user),
+the client id, the client IP and the request id, and a small ``detail`` object of reason
+codes and identifiers. Never a password, token, one-time code or secret: detail keys that
+look like one are refused outright (a programming error, caught by the tests), and callers
+pass identifiers only. Unknown usernames are not recorded either: people type passwords into
+the username field.
+
+The IP and request id come from the request being served (bound by
+:class:`idgate.server.context.EventContextMiddleware`) unless given explicitly. Floods of
+the same event (throttled requests) are written once per ``dedupe`` key and minute, with a
+count of what was folded in; the log line is always written.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import getpass
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from idgate.clock import utcnow
+from idgate.store.db import transaction
+from idgate.store.models import Event
+
+log = logging.getLogger("idgate.events")
+
+# Detail keys that could carry a secret. Identifiers use other names (kid, family, session...).
+_FORBIDDEN_KEY = re.compile(r"pass|secret|token|otp|code|credential|cookie|authorization|private", re.I)
+_MAX_DETAIL_VALUE = 256
+DEDUPE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    ip: str | None = None
+    request_id: str | None = None
+
+
+_request: contextvars.ContextVar[RequestInfo] = contextvars.ContextVar("idgate_request", default=RequestInfo())
+
+
+def bind_request(ip: str | None, request_id: str | None) -> contextvars.Token[RequestInfo]:
+    return _request.set(RequestInfo(ip, request_id))
+
+
+def unbind_request(token: contextvars.Token[RequestInfo]) -> None:
+    _request.reset(token)
+
+
+def current_request() -> RequestInfo:
+    return _request.get()
+
+
+@contextmanager
+def request_scope(ip: str | None, request_id: str | None = None) -> Iterator[None]:
+    token = bind_request(ip, request_id)
+    try:
+        yield
+    finally:
+        unbind_request(token)
+
+
+def cli_actor() -> str:
+    try:
+        return "cli:" + getpass.getuser()
+    except Exception:  # no login name (containers): still say it came from the CLI
+        return "cli"
+
+
+def _clean_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for key, value in detail.items():
+        if _FORBIDDEN_KEY.search(key):
+            raise ValueError(f"security event detail key {key!r} looks like a secret; pass an identifier")
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            value = [str(v)[:_MAX_DETAIL_VALUE] for v in value][:32]
+        elif not isinstance(value, (bool, int, float)):
+            value = str(value)[:_MAX_DETAIL_VALUE]
+        clean[key] = value
+    return clean
+
+
+class _Deduper:
+    def __init__(self, cap: int = 10_000) -> None:
+        self._seen: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._cap = cap
+
+    def admit(self, key: str) -> int | None:
+        """None: fold this one in; otherwise write it, carrying how many were folded."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._seen.get(key)
+            if last is not None and now - last[0] < DEDUPE_SECONDS:
+                self._seen[key] = (last[0], last[1] + 1)
+                return None
+            folded = last[1] if last is not None else 0
+            self._seen[key] = (now, 0)
+            self._seen.move_to_end(key)
+            while len(self._seen) > self._cap:
+                self._seen.popitem(last=False)
+            return folded
+
+
+_deduper = _Deduper()
+
+
+def record(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "success", *,
+           actor: str | None = None, client_id: str | None = None, ip: str | None = None,
+           request_id: str | None = None, session: Session | None = None, dedupe: str | None = None,
+           **detail: Any) -> None:
+    """Write one security event (log line always; table row unless folded by ``dedupe``).
+
+    With ``session`` the row joins that transaction (an admin change and its event commit
+    together); otherwise it is written in its own transaction. A failure to write the row is
+    logged and never turns the request into an error.
+    """
+    ctx = _request.get()
+    clean = _clean_detail(detail)
+    folded: int | None = 0
+    if dedupe is not None:
+        folded = _deduper.admit(f"{kind}|{dedupe}")
+        if folded:
+            clean["folded"] = folded
+    at = utcnow()
+    row = Event(at=at, kind=kind[:64], outcome=outcome[:32], actor=actor[:128] if actor else None,
+                client_id=client_id[:128] if client_id else None, ip=(ip or ctx.ip or None),
+                request_id=request_id or ctx.request_id, detail=json.dumps(clean, sort_keys=True) if clean else None)
+    if row.ip:
+        row.ip = row.ip[:64]
+    line = {"event": row.kind, "outcome": row.outcome, "at": at.isoformat(), "actor": row.actor,
+            "client_id": row.client_id, "ip": row.ip, "request_id": row.request_id, "detail": clean}
+    level = logging.WARNING if outcome in ("failure", "refused", "throttled", "locked") else logging.INFO
+    log.log(level, json.dumps(line, sort_keys=True))
+    if folded is None:
+        return
+    if session is not None:
+        session.add(row)
+        return
+    if sessions is None:
+        return
+    try:
+        with transaction(sessions) as s:
+            s.add(row)
+    except SQLAlchemyError as exc:
+        log.error(json.dumps({"event": "event_write_failed", "kind": row.kind, "error": type(exc).__name__}))
+
+
+async def arecord(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "success",
+                  **kw: Any) -> None:
+    """:func:`record` off the event loop (the row is written in a worker thread)."""
+    await anyio.to_thread.run_sync(lambda: record(sessions, kind, outcome, **kw))
+
+
+@dataclass(frozen=True)
+class EventView:
+    id: int
+    at: str
+    kind: str
+    outcome: str
+    actor: str | None
+    client_id: str | None
+    ip: str | None
+    request_id: str | None
+    detail: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at, "kind": self.kind, "outcome": self.outcome, "actor": self.actor,
+                "client_id": self.client_id, "ip": self.ip, "request_id": self.request_id, "detail": self.detail}
+
+
+def _view(row: Event) -> EventView:
+    try:
+        detail = json.loads(row.detail) if row.detail else {}
+    except ValueError:
+        detail = {"unparsed": row.detail[:200] if row.detail else ""}
+    return EventView(row.id, row.at.isoformat(), row.kind, row.outcome, row.actor, row.client_id, row.ip,
+                     row.request_id, detail)
+
+
+def search(sessions: sessionmaker[Session], *, kind: str | None = None, outcome: str | None = None,
+           actor: str | None = None, ip: str | None = None, request_id: str | None = None,
+           since: datetime | None = None, until: datetime | None = None, after_id: int | None = None,
+           before_id: int | None = None, limit: int = 100, newest_first: bool = True) -> list[EventView]:
+    """Events matching every given filter. ``kind`` ending in ``*`` is a prefix (``login.*``).
+    Page with ``before_id`` (newest first) or ``after_id`` (oldest first, for tailing)."""
+    limit = max(1, min(int(limit), 1000))
+    query = select(Event)
+    if kind:
+        query = query.where(Event.kind.startswith(kind[:-1]) if kind.endswith("*") else Event.kind == kind)
+    if outcome:
+        query = query.where(Event.outcome == outcome)
+    if actor:
+        query = query.where(Event.actor == actor)
+    if ip:
+        query = query.where(Event.ip == ip)
+    if request_id:
+        query = query.where(Event.request_id == request_id)
+    if since is not None:
+        query = query.where(Event.at >= since)
+    if until is not None:
+        query = query.where(Event.at < until)
+    if after_id is not None:
+        query = query.where(Event.id > after_id)
+    if before_id is not None:
+        query = query.where(Event.id < before_id)
+    query = query.order_by(Event.id.desc() if newest_first else Event.id.asc()).limit(limit)
+    with transaction(sessions) as session:
+        return [_view(r) for r in session.scalars(query)]
+
+
+def count(sessions: sessionmaker[Session], kind: str | None = None) -> int:
+    from sqlalchemy import func
+
+    query = select(func.count(Event.id))
+    if kind:
+        query = query.where(Event.kind.startswith(kind[:-1]) if kind.endswith("*") else Event.kind == kind)
+    with transaction(sessions) as session:
+        return int(session.scalar(query) or 0)
