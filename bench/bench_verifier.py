@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from idgate.jose import generate_signing_key, sign_jwt
 from idgate.jose.pubkeys import b64url_decode
 from idgate.jose.reference import reference_decoder
+from idgate.jose.jwe import encrypt_nested
+from joserfc.jwk import ECKey
 from idgate.rs import Verifier
 
 ISSUER, AUDIENCE = "https://localhost:8443", "https://api.example"
@@ -77,8 +79,14 @@ def contenders(alg: str) -> dict[str, Callable[[], Any]]:
         def raw() -> None:
             public.verify(signature, message)  # type: ignore[call-arg, union-attr]
 
+    # The same token as a nested JWE (ECDH-ES+A256KW + A256GCM) for a service with a decryption key.
+    enc_key = ECKey.generate_key("P-256")
+    nested = encrypt_nested(token, enc_key)
+    jwe_verifier = Verifier(ISSUER, AUDIENCE, jwks={"keys": [key.public_jwk]},
+                            decryption_key=enc_key.as_dict(private=True))
     return {
         "idgate Verifier.verify": lambda: verifier.verify(token),
+        "idgate Verifier.verify (nested JWE)": lambda: jwe_verifier.verify(nested),
         "PyJWT jwt.decode": lambda: pyjwt.decode(
             token, public, algorithms=[alg], audience=AUDIENCE, issuer=ISSUER, options=pyjwt_options  # type: ignore[arg-type]
         ),

@@ -59,7 +59,9 @@ class Settings:
     audiences: tuple[str, ...] = _doc("Audiences (resource servers) tokens may be minted for. The issuer itself is "
                                       "always allowed (for userinfo).", ())
     default_audience: str = _doc("`aud` when the client names none. Default: the issuer.", "")
-    profile_claims: tuple[str, ...] = _doc("User attributes copied into access tokens (email, name).", ("name",))
+    profile_claims: tuple[str, ...] = _doc("User attributes copied into access tokens (email, name). Default none: "
+                                           "access tokens are readable by anyone holding them, so personal data "
+                                           "stays at /userinfo unless tokens are encrypted.", ())
     confidential_claims: tuple[str, ...] = _doc("Claims that may travel only in encrypted tokens (JWE): a token "
                                                 "carrying one for an audience without an encryption key is refused.",
                                                 ("email",))

@@ -12,14 +12,7 @@ from idgate.cli import app
 
 from support import GOOD_PASSWORD, LiveServer
 
-pytestmark = [
-    pytest.mark.slow,
-    # tests/support.py (shared, not ours) passes verify=<str> to httpx 0.28, which warns, and
-    # never closes the server's log file.
-    pytest.mark.filterwarnings("ignore:`verify=<str>` is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings(r"ignore:Exception ignored in. <_io.FileIO name='.*server-\d+\.log'"
-                               ":pytest.PytestUnraisableExceptionWarning"),
-]
+pytestmark = pytest.mark.slow
 
 # What cannot be checked on a default idgate, and why (the reason must say so).
 EXPECTED_SKIPS = {

@@ -25,6 +25,13 @@ def _register() -> None:
     app.add_typer(keys.app, name="keys", help="Manage signing keys.")
     app.add_typer(audiences.app, name="audience", help="Resource servers and their encryption keys.")
     app.add_typer(db.app, name="db", help="Database schema.")
+    from idgate.cli import clients  # issue 4
+
+    app.add_typer(clients.app, name="client", help="OAuth clients (third-party apps): add, list, remove, rotate-secret.")
+    from idgate.cli import events, mfa  # issue 5
+
+    app.add_typer(events.app, name="events", help="Security events: tail and search the audit trail.")
+    app.add_typer(mfa.app, name="mfa", help="Second factors (TOTP): enrol, status, reset.")
 
 
 _register()
@@ -32,7 +39,9 @@ _register()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # standalone_mode=False makes Click *return* exit codes (typer.Exit) instead of exiting.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except IdgateError as exc:
         typer.echo(f"Error: {exc.description}", err=True)
         sys.exit(1)

@@ -53,6 +53,9 @@ def initialise(data: Path, *, issuer: str | None = None, alg: str | None = None,
     if not settings.tls_cert:
         certs = ensure_dev_certificates(data / "tls")
         result.lines.append(f"TLS certificate {certs.cert} (trust {certs.ca} as the CA: --ca / verify=)")
+    sqlite_file = data / "idgate.db"
+    if not settings.database_url and not sqlite_file.exists():
+        _write_private(sqlite_file, "")  # SQLite keeps this mode for its -wal and -shm files too
     provider = Provider(settings)
     try:
         db.upgrade(provider.engine)

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from idgate.cli.common import DatabaseOpt, DataOpt, open_provider
 from idgate.services import keys
+from idgate.services.events import cli_actor
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -31,7 +32,7 @@ def rotate(data: DataOpt, database: DatabaseOpt = None) -> None:
     """Make a new active key; the old one stays in the JWKS until its tokens have expired."""
     provider = open_provider(data, database)
     try:
-        kid = keys.rotate(provider.sessions, provider.settings, provider.kek)
+        kid = keys.rotate(provider.sessions, provider.settings, provider.kek, actor=cli_actor())
     finally:
         provider.close()
     typer.echo(f"new active key {kid}")
@@ -42,7 +43,7 @@ def revoke(kid: str, data: DataOpt, database: DatabaseOpt = None) -> None:
     """Withdraw a compromised key at once: gone from the JWKS, its tokens fail."""
     provider = open_provider(data, database)
     try:
-        new_kid = keys.revoke(provider.sessions, provider.settings, provider.kek, kid)
+        new_kid = keys.revoke(provider.sessions, provider.settings, provider.kek, kid, actor=cli_actor())
     finally:
         provider.close()
     typer.echo(f"revoked {kid}" + (f"; new active key {new_kid}" if new_kid else ""))

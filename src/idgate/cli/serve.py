@@ -52,12 +52,17 @@ def serve_command(
     insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Serve plain HTTP (loopback or behind a TLS proxy only).")] = False,
     behind_proxy: Annotated[bool, typer.Option("--behind-proxy", help="Trust X-Forwarded-* from trusted_proxies.")] = False,
     database: DatabaseOpt = None,
+    redis: Annotated[str | None, typer.Option("--redis", help="Redis URL for throttle counters shared by replicas "
+                                              "(default: in-process).")] = None,
 ) -> None:
     """Run the identity provider."""
     settings = settings_for(data, host=host, port=port, tls_cert=str(tls_cert) if tls_cert else None,
                             tls_key=str(tls_key) if tls_key else None, insecure_http=insecure_http or None,
-                            behind_proxy=behind_proxy or None, database_url=database)
+                            behind_proxy=behind_proxy or None, database_url=database, redis_url=redis)
     check_transport(settings)
+    from idgate.throttle import check_redis
+
+    check_redis(settings)
     _configure_logging()
     provider = Provider(settings)
     db.upgrade(provider.engine)

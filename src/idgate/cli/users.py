@@ -11,6 +11,7 @@ from rich.table import Table
 from idgate.cli.common import DatabaseOpt, DataOpt, open_provider, read_password_stdin
 from idgate.errors import ConfigError
 from idgate.services import accounts
+from idgate.services.events import cli_actor
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -31,7 +32,7 @@ def add(name: str, data: DataOpt, password_stdin: PasswordStdin = False,
     provider = open_provider(data, database)
     try:
         user = accounts.add_user(provider.sessions, name, password, roles=role or [], permissions=permission or [],
-                                 email=email, name=full_name)
+                                 email=email, name=full_name, actor=cli_actor())
     finally:
         provider.close()
     typer.echo(f"added user {user.username} (sub {user.id})")
@@ -54,14 +55,14 @@ def list_(data: DataOpt, database: DatabaseOpt = None) -> None:
 @app.command("disable")
 def disable(name: str, data: DataOpt, database: DatabaseOpt = None) -> None:
     """Disable a user: no new logins, refresh tokens revoked."""
-    _run(data, database, lambda p: accounts.set_disabled(p.sessions, name, True))
+    _run(data, database, lambda p: accounts.set_disabled(p.sessions, name, True, actor=cli_actor()))
     typer.echo(f"disabled {name}")
 
 
 @app.command("enable")
 def enable(name: str, data: DataOpt, database: DatabaseOpt = None) -> None:
     """Enable a disabled user."""
-    _run(data, database, lambda p: accounts.set_disabled(p.sessions, name, False))
+    _run(data, database, lambda p: accounts.set_disabled(p.sessions, name, False, actor=cli_actor()))
     typer.echo(f"enabled {name}")
 
 
@@ -72,15 +73,28 @@ def set_password(name: str, data: DataOpt, password_stdin: PasswordStdin = False
     if not password_stdin:
         raise ConfigError("Give the password on standard input with --password-stdin.")
     password = read_password_stdin()
-    _run(data, database, lambda p: accounts.set_password(p.sessions, name, password))
+    _run(data, database, lambda p: accounts.set_password(p.sessions, name, password, actor=cli_actor()))
     typer.echo(f"password changed for {name}")
 
 
 @app.command("delete")
 def delete(name: str, data: DataOpt, database: DatabaseOpt = None) -> None:
     """Delete a user and everything issued to them."""
-    _run(data, database, lambda p: accounts.delete_user(p.sessions, name))
+    _run(data, database, lambda p: accounts.delete_user(p.sessions, name, actor=cli_actor()))
     typer.echo(f"deleted {name}")
+
+
+@app.command("unlock")
+def unlock(name: str, data: DataOpt, database: DatabaseOpt = None) -> None:
+    """Lift a lockout (too many failed logins) and clear the user's back-off counters."""
+    from idgate.services import admin
+
+    provider = open_provider(data, database)
+    try:
+        was_locked = admin.unlock_user(provider, name, actor=cli_actor())
+    finally:
+        provider.close()
+    typer.echo(f"unlocked {name}" if was_locked else f"{name} was not locked; back-off counters cleared")
 
 
 def _run(data, database, action) -> None:  # type: ignore[no-untyped-def]

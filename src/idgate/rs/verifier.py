@@ -21,6 +21,7 @@ from typing import Any
 
 from idgate.errors import ConfigError, InvalidToken
 from idgate.jose.algorithms import ASYMMETRIC_ALGS, SIGNING_ALGS, SYMMETRIC_ALGS
+from idgate.jose.jwe import decrypt_nested, import_encryption_key
 from idgate.jose.verify import CompactVerifier, parse_claims
 from idgate.rs.claims import check_claims
 from idgate.rs.fetch import require_https
@@ -45,6 +46,8 @@ class Verifier:
         min_refetch_interval: float = 30.0,
         clock: Callable[[], float] = time.time,
         deny_list: Callable[[str], bool] | None = None,
+        decryption_key: str | bytes | Mapping[str, Any] | None = None,
+        require_encryption: bool | None = None,
     ) -> None:
         # One audience, or several (a token is accepted if its aud names any of them).
         audiences = (audience,) if isinstance(audience, str) else tuple(audience)
@@ -77,12 +80,25 @@ class Verifier:
             min_refetch_interval=min_refetch_interval,
             clock=clock,
         )
+        # Nested tokens (RFC 7519 §5.2): decrypt with our private key, then verify as usual.
+        # With a decryption key, plain signed tokens are refused unless explicitly allowed.
+        self._decryption_key = (import_encryption_key(dict(decryption_key) if isinstance(decryption_key, Mapping)
+                                                      else decryption_key, private=True)
+                                if decryption_key is not None else None)
+        self._require_encryption = (self._decryption_key is not None if require_encryption is None
+                                    else require_encryption)
+        if self._require_encryption and self._decryption_key is None:
+            raise ConfigError("require_encryption needs a decryption_key.")
         self._verify_jws = CompactVerifier(
             self._keys.get, self.algorithms, typ=typ, max_bytes=max_token_bytes
         )
 
     def verify(self, token: object) -> dict[str, Any]:
         """The token's claims, or InvalidToken with a ``.reason``."""
+        if self._decryption_key is not None and isinstance(token, str) and token.count(".") == 4:
+            token = decrypt_nested(token, self._decryption_key)
+        elif self._require_encryption:
+            raise InvalidToken("encryption_required")
         _, payload = self._verify_jws(token)
         claims = parse_claims(payload)
         check_claims(

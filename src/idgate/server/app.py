@@ -12,7 +12,9 @@ from idgate.config import ACCESS_TTL_CEILING
 from idgate.provider import Provider
 from idgate.rs import Verifier
 from idgate.server import errors
-from idgate.server.endpoints import discovery, health, jwks, login, revocation, token, userinfo
+from idgate.server import pages
+from idgate.server.endpoints import account, admin_clients, authorize, discovery, end_session, health, \
+    introspection, jwks, login, revocation, token, userinfo
 from idgate.server.middleware import InputLimitsMiddleware, RequestContextMiddleware, TransportMiddleware
 
 
@@ -23,6 +25,8 @@ def build_verifier(provider: Provider) -> Verifier:
 
     return Verifier(issuer=settings.issuer, audience=settings.allowed_audiences,
                     jwks=lambda: provider.keyring().public_jwks(), max_lifetime=ACCESS_TTL_CEILING,
+                    # The key ring is in-process and cheap to read: no refetch throttle needed.
+                    min_refetch_interval=0.0,
                     deny_list=lambda jti: is_revoked(provider, jti))
 
 
@@ -42,7 +46,17 @@ def create_app(provider: Provider) -> FastAPI:
     errors.install(app)
     for module in (login, token, revocation, discovery, jwks, userinfo, health):
         app.include_router(module.router)
-    # Added last = outermost.
+    # Issue 4: third-party apps (authorization code + OIDC), their pages and the client registry.
+    for module in (authorize, introspection, end_session, account, admin_clients, pages):
+        app.include_router(module.router)
+    from idgate.server.endpoints import admin, mfa  # issue 5: admin API, second-factor self-service
+
+    app.include_router(admin.router)
+    app.include_router(mfa.router)
+    # Added last = outermost. EventContext (innermost) binds client IP + request id for events.
+    from idgate.server.context import EventContextMiddleware
+
+    app.add_middleware(EventContextMiddleware)
     app.add_middleware(InputLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(TransportMiddleware, behind_proxy=settings.behind_proxy,
                        trusted_proxies=settings.trusted_proxies)

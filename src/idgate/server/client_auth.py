@@ -137,3 +137,9 @@ def _check_assertion_claims(claims: dict[str, Any], client_id: str, audiences: t
     jti = claims.get("jti")
     if not isinstance(jti, str) or not 0 < len(jti) <= 256:
         raise InvalidClient(detail="assertion jti missing")
+
+
+def assertion_audiences(issuer: str) -> tuple[str, ...]:
+    """RFC 7523 §3 item 3: the issuer, or the URL of an endpoint that authenticates clients."""
+    base = issuer.rstrip("/")
+    return (issuer, base, f"{base}/token", f"{base}/introspect")

@@ -70,8 +70,11 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # An HTML page sets its own Content-Security-Policy (style-src 'self', form-action
+                # to a client's redirect URI...): keep it; every other response gets the default.
+                own_csp = [h for h in message.get("headers", []) if h[0].lower() == _CSP]
                 headers = [h for h in message.get("headers", []) if h[0].lower() not in _OURS]
-                headers += list(SECURITY_HEADERS)
+                headers += [h for h in SECURITY_HEADERS if not (own_csp and h[0] == _CSP)] + own_csp[:1]
                 if self.hsts:
                     headers.append(HSTS)
                 if not any(h[0].lower() == b"cache-control" for h in headers):
@@ -90,6 +93,7 @@ class RequestContextMiddleware:
 
 
 _OURS = frozenset(h[0] for h in SECURITY_HEADERS) | {HSTS[0], b"x-request-id", b"server"}
+_CSP = b"content-security-policy"
 
 
 class TransportMiddleware:

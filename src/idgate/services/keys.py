@@ -47,19 +47,28 @@ def ensure_key(sessions: sessionmaker[Session], settings: Settings, kek: bytes) 
         return create_key(session, settings, kek)
 
 
-def rotate(sessions: sessionmaker[Session], settings: Settings, kek: bytes) -> str:
+def rotate(sessions: sessionmaker[Session], settings: Settings, kek: bytes, *, actor: str | None = None) -> str:
     """The new key signs from now on; the old one verifies until its last token has expired."""
+    from idgate.services import events
+
     with transaction(sessions) as session:
         retire_after = utcnow() + timedelta(seconds=settings.access_token_ttl) + RETIRE_MARGIN
+        old = []
         for row in key_rows.by_state(session, key_rows.ACTIVE):
             row.state = key_rows.PUBLISHED
             row.retire_after = retire_after
+            old.append(row.kid)
         session.flush()
-        return create_key(session, settings, kek)
+        kid = create_key(session, settings, kek)
+        events.record(None, "key.rotated", "success", session=session, actor=actor, kid=kid, previous=old)
+        return kid
 
 
-def revoke(sessions: sessionmaker[Session], settings: Settings, kek: bytes, kid: str) -> str | None:
+def revoke(sessions: sessionmaker[Session], settings: Settings, kek: bytes, kid: str, *,
+           actor: str | None = None) -> str | None:
     """A compromised key leaves the JWKS at once. Revoking the active key makes a new one."""
+    from idgate.services import events
+
     with transaction(sessions) as session:
         row = key_rows.get(session, kid)
         if row is None or row.state in (key_rows.REVOKED, key_rows.RETIRED):
@@ -67,7 +76,9 @@ def revoke(sessions: sessionmaker[Session], settings: Settings, kek: bytes, kid:
         was_active = row.state == key_rows.ACTIVE
         row.state = key_rows.REVOKED
         session.flush()
-        return create_key(session, settings, kek) if was_active else None
+        new_kid = create_key(session, settings, kek) if was_active else None
+        events.record(None, "key.revoked", "success", session=session, actor=actor, kid=kid, replacement=new_kid)
+        return new_kid
 
 
 def list_keys(sessions: sessionmaker[Session]) -> list[KeyInfo]:

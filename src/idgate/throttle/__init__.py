@@ -68,6 +68,24 @@ def build_store(settings: Settings) -> Store:
     return MemoryStore(settings.throttle_memory_entries)
 
 
+def check_redis(settings: Settings) -> None:
+    """Fail start-up with the fix when ``redis_url`` is set but Redis does not answer."""
+    if not settings.redis_url:
+        return
+    import redis
+
+    from idgate.errors import ConfigError
+
+    store = RedisStore(settings.redis_url)
+    try:
+        store.ping()
+    except (redis.RedisError, OSError) as exc:
+        raise ConfigError(f"Config 'redis_url': Redis does not answer ({type(exc).__name__}); start it, fix the "
+                          "URL, or leave redis_url empty for the in-process throttle store.") from None
+    finally:
+        store.close()
+
+
 class Throttle:
     def __init__(self, settings: Settings, store: Store, clock: Callable[[], float] = time.time) -> None:
         self.store, self.clock = store, clock

@@ -57,6 +57,10 @@ class LoginGuard:
         self._counted_ip = True
         d = await t.ahit(ACCOUNT, self.account)
         if not d.allowed:
+            # No guess was made: give the IP its attempt back, so a flood at one throttled account
+            # does not also slow down the other users behind the same address.
+            await t.arefund(IP, self.ip)
+            self._counted_ip = False
             await self._refuse("account", d.retry_after)
         if d.failures > t.lockout:
             # The limit of consecutive failures is reached: lock durably, and restart the count

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from idgate.config import Settings
+from idgate.jose.algorithms import ASYMMETRIC_ALGS
 from idgate.server.deps import provider_of
 
 router = APIRouter()
@@ -23,13 +24,30 @@ def metadata(settings: Settings, alg: str) -> dict[str, Any]:
         "idgate_login_endpoint": f"{base}/login",
         "revocation_endpoint": f"{base}/revoke",
         "idgate_logout_endpoint": f"{base}/logout",
-        "grant_types_supported": ["refresh_token"],
+        # Issue 4: third-party apps (authorization code + PKCE, OIDC, client registry).
+        "authorization_endpoint": f"{base}/authorize",
+        "introspection_endpoint": f"{base}/introspect",
+        "end_session_endpoint": f"{base}/end_session",
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "response_types_supported": ["code"],
-        "token_endpoint_auth_methods_supported": ["none"],
+        "response_modes_supported": ["query", "form_post"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt",
+                                                  "none"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASYMMETRIC_ALGS),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
+                                                          "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASYMMETRIC_ALGS),
+        "acr_values_supported": ["1"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "require_request_uri_registration": True,
         "subject_types_supported": ["public"],
         "scopes_supported": ["openid", "profile", "email"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "preferred_username", "name", "email",
-                             "roles", "permissions", "scope", "client_id"],
+                             "email_verified", "roles", "permissions", "scope", "client_id", "auth_time", "nonce",
+                             "at_hash", "acr", "amr", "azp", "sid"],
         "id_token_signing_alg_values_supported": [alg],
         "access_token_signing_alg_values_supported": [alg],
         "userinfo_signing_alg_values_supported": [alg],

@@ -14,22 +14,32 @@ from fastapi.responses import JSONResponse
 
 from idgate.errors import MethodNotAllowed, UnsupportedGrantType
 from idgate.provider import Provider
+from idgate.server.client_auth import assertion_audiences, authenticate_client
 from idgate.server.deps import provider_of
+from idgate.server.grants import authorization_code, client_credentials
 from idgate.server.forms import read_params, required
 from idgate.server.responses import token_response
+from idgate.services.authorize import client_refresh, refuse_foreign_refresh_token
+from idgate.services.clients import ClientView
 from idgate.services.grants import refresh_grant
 from idgate.services.login import TokenResponse
 
 router = APIRouter()
 
 
-def _refresh_token(provider: Provider, params: dict[str, str]) -> TokenResponse:
-    return refresh_grant(provider, required(params, "refresh_token"), client_id=params.get("client_id"),
-                         scope=params.get("scope"))
+def _refresh_token(provider: Provider, params: dict[str, str], client: ClientView | None = None) -> TokenResponse:
+    token = required(params, "refresh_token")
+    if client is not None:  # a registered client (issue 4): its own tokens, its own scope rules
+        return client_refresh(provider, client, token, params.get("scope"))
+    refuse_foreign_refresh_token(provider, token)
+    return refresh_grant(provider, token, client_id=params.get("client_id"), scope=params.get("scope"))
 
 
-GRANTS: dict[str, Callable[[Provider, dict[str, str]], TokenResponse]] = {
+# Each grant gets the authenticated client (None: no registered client named; first-party only).
+GRANTS: dict[str, Callable[[Provider, dict[str, str], ClientView | None], TokenResponse]] = {
     "refresh_token": _refresh_token,
+    "authorization_code": authorization_code.grant,
+    "client_credentials": client_credentials.grant,
 }
 
 
@@ -40,7 +50,10 @@ async def token(request: Request) -> JSONResponse:
     handler = GRANTS.get(required(params, "grant_type"))
     if handler is None:
         raise UnsupportedGrantType()
-    result = await anyio.to_thread.run_sync(handler, provider, params)
+    client = await anyio.to_thread.run_sync(authenticate_client, provider, params,
+                                            request.headers.get("authorization"),
+                                            assertion_audiences(provider.settings.issuer))
+    result = await anyio.to_thread.run_sync(handler, provider, params, client)
     return token_response(result.as_dict())
 
 

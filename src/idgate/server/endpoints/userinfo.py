@@ -13,7 +13,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from idgate.errors import InvalidToken
+from idgate.provider import FIRST_PARTY_CLIENT_ID
 from idgate.server.deps import provider_of, verifier_of
+from idgate.services.oidc import third_party_userinfo
 from idgate.store import users
 from idgate.store.db import transaction
 
@@ -36,6 +38,8 @@ def _profile(request: Request, claims: dict[str, Any]) -> dict[str, Any]:
         if user is None or user.disabled:
             raise InvalidToken("user_inactive")
         view = users.view(user)
+    if claims.get("client_id") != FIRST_PARTY_CLIENT_ID:  # a third-party app (issue 4): claims by scope only
+        return third_party_userinfo(view, str(claims.get("scope", "")).split())
     body: dict[str, Any] = {"sub": view.id, "preferred_username": view.username,
                             "roles": list(view.roles), "permissions": list(view.permissions)}
     if view.name:

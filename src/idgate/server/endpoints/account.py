@@ -1,0 +1,168 @@
+"""``/account``: the signed-in user's page: change password, see and end sessions, sign out.
+
+Every form carries the session's CSRF token. Changing the password needs the current one (a
+stolen session alone cannot lock the owner out), ends every refresh token (services) and every
+other browser session, and keeps this one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from idgate import clock
+from idgate.errors import IdgateError, InvalidCredentials, InvalidRequest, TooManyRequests, WeakPassword
+from idgate.provider import Provider
+from idgate.server.deps import provider_of
+from idgate.server.endpoints.authorize import start_account_sign_in
+from idgate.server.forms import read_params
+from idgate.server.pages import Browser, CsrfError, check_csrf, clear_cookie, error_page, load_browser, render, run, \
+    sign_out
+from idgate.services import accounts
+from idgate.services.authorize import load_user
+from idgate.services.clients import get_client
+from idgate.services.login import authenticate
+from idgate.store import clients as repo
+from idgate.store import tokens as token_rows
+from idgate.store.db import transaction
+from idgate.store.users import UserView
+
+router = APIRouter(include_in_schema=False)
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%d %b %Y, %H:%M UTC").lstrip("0")
+
+
+def describe_agent(agent: str | None) -> str:
+    """A short human name for a User-Agent ("Firefox on Linux"); never trusted for anything."""
+    ua = agent or ""
+    name = next((n for token, n in (("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+                                    ("Safari/", "Safari"), ("curl/", "curl"), ("python-httpx", "httpx"))
+                 if token in ua), "Unknown browser")
+    system = next((n for token, n in (("Windows", "Windows"), ("Android", "Android"), ("iPhone", "iOS"),
+                                      ("iPad", "iPadOS"), ("Mac OS X", "macOS"), ("Linux", "Linux"))
+                   if token in ua), "")
+    return f"{name} on {system}" if system else name
+
+
+def _overview(provider: Provider, browser: Browser, user: UserView) -> dict[str, Any]:
+    now = clock.utcnow()
+    with transaction(provider.sessions) as session:
+        browsers = [{"id": b.sid, "agent": describe_agent(b.user_agent), "ip": b.ip, "created": _when(b.created_at),
+                     "current": b.id_hash == browser.id_hash} for b in repo.browser_sessions_of(session, user.id, now)]
+        apps = []
+        for s in repo.active_login_sessions(session, user.id, now):
+            client = get_client(session, s.client_id)
+            name = client.name if client else ("idgate sign-in" if s.client_id.startswith("idgate") else s.client_id)
+            apps.append({"id": s.id, "name": name, "created": _when(s.created_at)})
+    return {"browsers": browsers, "apps": apps}
+
+
+async def _page(provider: Provider, browser: Browser, user: UserView, *, notice: str | None = None,
+                error: str | None = None, status: int = 200) -> Response:
+    overview = await run(_overview, provider, browser, user)
+    return render("account.html", status=status, browser=browser, title="Your account", user=user, notice=notice,
+                  error=error, **overview)
+
+
+async def _signed_in(request: Request) -> tuple[Provider, Browser | None, UserView | None]:
+    provider = provider_of(request)
+    browser = await run(load_browser, provider, request)
+    user = await run(load_user, provider, browser.user_id) if browser else None
+    return provider, browser, user
+
+
+@router.get("/account")
+async def account(request: Request) -> Response:
+    provider, browser, user = await _signed_in(request)
+    if browser is None or user is None:
+        return await run(start_account_sign_in, provider, request)
+    return await _page(provider, browser, user)
+
+
+async def _form(request: Request, provider: Provider, browser: Browser | None) -> dict[str, str]:
+    params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
+    check_csrf(browser, params.get("csrf_token"))
+    return params
+
+
+@router.post("/account/password")
+async def change_password(request: Request) -> Response:
+    provider, browser, user = await _signed_in(request)
+    try:
+        params = await _form(request, provider, browser)
+    except (CsrfError, InvalidRequest) as exc:
+        return error_page(exc, browser=browser)
+    if browser is None or user is None:
+        return RedirectResponse("/account", status_code=303)
+    current = params.get("current_password") or ""
+    new = params.get("new_password") or ""
+    if not current or not new:
+        return await _page(provider, browser, user, error="Enter your current password and a new one.", status=400)
+    if new != params.get("confirm_password"):
+        return await _page(provider, browser, user, error="The two new passwords are not the same.", status=400)
+    try:
+        await authenticate(provider, user.username, current)
+    except InvalidCredentials:
+        return await _page(provider, browser, user, error="Your current password is not correct.", status=400)
+    except TooManyRequests:
+        return await _page(provider, browser, user, error="Too many attempts. Wait a moment, then try again.",
+                           status=429)
+    try:
+        await run(accounts.set_password, provider.sessions, user.username, new)
+    except WeakPassword as exc:
+        return await _page(provider, browser, user, error=exc.description, status=400)
+    await run(_end_other_browsers, provider, user.id, browser.id_hash)
+    return await _page(provider, browser, user, notice="Your password was changed. Other browsers and apps "
+                                                        "were signed out.")
+
+
+def _end_other_browsers(provider: Provider, user_id: str, keep_hash: str) -> None:
+    with transaction(provider.sessions) as session:
+        repo.delete_other_browser_sessions(session, user_id, keep_hash)
+
+
+def _end(provider: Provider, user: UserView, kind: str, ident: str) -> bool:
+    with transaction(provider.sessions) as session:
+        if kind == "browser":
+            return repo.delete_browser_session_by_sid(session, user.id, ident)
+        if kind == "app":
+            row = token_rows.get_session(session, ident)
+            if row is None or row.user_id != user.id:
+                return False
+            token_rows.end_session(session, ident, clock.utcnow())
+            return True
+    return False
+
+
+@router.post("/account/sessions/end")
+async def end_session(request: Request) -> Response:
+    provider, browser, user = await _signed_in(request)
+    try:
+        params = await _form(request, provider, browser)
+    except (CsrfError, InvalidRequest) as exc:
+        return error_page(exc, browser=browser)
+    if browser is None or user is None:
+        return RedirectResponse("/account", status_code=303)
+    ended = await run(_end, provider, user, params.get("kind", ""), params.get("id", ""))
+    return await _page(provider, browser, user, notice="Session ended." if ended else None,
+                       error=None if ended else "That session had already ended.")
+
+
+@router.post("/account/logout")
+async def logout(request: Request) -> Response:
+    provider, browser, _user = await _signed_in(request)
+    try:
+        await _form(request, provider, browser)
+    except (CsrfError, InvalidRequest) as exc:
+        return error_page(exc, browser=browser)
+    if browser is not None:
+        await run(sign_out, provider, browser)
+    return clear_cookie(render("message.html", title="Signed out", message="You are signed out of idgate."))
+
+
+__all__ = ["router", "IdgateError"]

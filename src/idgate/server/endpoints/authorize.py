@@ -1,0 +1,294 @@
+"""``GET|POST /authorize`` (RFC 6749 §4.1.1, OIDC Core §3.1.2) and the pages behind it.
+
+    /authorize -> (signed in and consented?) -> 303 to the client with code, state, iss
+               -> otherwise 303 /interaction/{id}: the sign-in page, then the consent page
+
+An interaction is the validated request stored server-side, bound to the browser session that
+started it; its id in the URL is useless from another browser. Sign-in replaces the session
+(new cookie). The login and consent forms POST to idgate and are answered with a 303, and
+their page CSP allows ``form-action`` only to idgate and the client's registered redirect URI
+origin (Chrome applies ``form-action`` to the redirects that follow a form submission).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from idgate import clock, ids
+from idgate.errors import InvalidCredentials, InvalidRequest, TooManyRequests
+from idgate.provider import Provider
+from idgate.server.deps import provider_of
+from idgate.server.forms import read_params
+from idgate.server.pages import Browser, CsrfError, check_csrf, ensure_browser, error_page, load_browser, render, \
+    run, set_cookie, sign_in
+from idgate.services import authorize as flow
+from idgate.services.authorize import AuthorizeError, AuthRequest, PageError
+from idgate.services.clients import ClientView, find_client
+from idgate.services.login import authenticate
+from idgate.services.oidc import OIDC_SCOPES
+from idgate.store import clients as repo
+from idgate.store.db import transaction
+from idgate.store.models_oauth import Interaction
+from idgate.store.users import UserView
+
+router = APIRouter(include_in_schema=False)
+INTERACTION_TTL = timedelta(minutes=10)
+MAX_QUERY = 8192
+
+SCOPE_TEXT = {
+    "openid": "Confirm who you are to the app (a user id unique to you)",
+    "profile": "See your name and username",
+    "email": "See your email address",
+    "offline_access": "Stay signed in to the app when you are not using it",
+}
+
+
+# -- responses to the client ------------------------------------------------------------------
+
+
+def _to_client(issuer: str, redirect_uri: str, mode: str, params: dict[str, str],
+               browser: Browser | None = None) -> Response:
+    if mode == "form_post":
+        # OAuth 2.0 Form Post Response Mode: an auto-submitting form (one script file, no inline
+        # script), with a button for browsers without JavaScript.
+        return render("form_post.html", browser=browser, action=redirect_uri, fields=params,
+                      form_targets=(redirect_uri,), script=True, title="Returning to the app")
+    sep = "&" if "?" in redirect_uri else "?"
+    return set_cookie(RedirectResponse(redirect_uri + sep + urlencode(params), status_code=303), browser)
+
+
+def _error_to_client(issuer: str, err: AuthorizeError, browser: Browser | None = None) -> Response:
+    return _to_client(issuer, err.redirect_uri, err.response_mode, flow.error_params(issuer, err), browser)
+
+
+def _complete(provider: Provider, req: AuthRequest, user: UserView, browser: Browser) -> Response:
+    code = flow.issue_code(provider, req, user, auth_time=browser.auth_time or clock.now(), amr=browser.amr,
+                           sid=browser.sid)
+    params = flow.response_params(provider.settings.issuer, req.state, code=code)
+    return _to_client(provider.settings.issuer, req.redirect_uri, req.response_mode, params, browser)
+
+
+# -- /authorize -------------------------------------------------------------------------------
+
+
+async def _request_pairs(request: Request, provider: Provider) -> list[tuple[str, str]]:
+    if request.method == "POST":
+        # OIDC Core §3.1.2.1: POST with a form body is allowed too. Duplicates are detected later.
+        params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
+        return list(params.items())
+    raw = request.scope.get("query_string", b"")
+    if len(raw) > MAX_QUERY:
+        raise PageError("The request is too long.")
+    try:
+        return parse_qsl(raw.decode("ascii"), keep_blank_values=True, max_num_fields=64)
+    except (UnicodeDecodeError, ValueError):
+        raise PageError("The request is malformed.") from None
+
+
+@router.api_route("/authorize", methods=["GET", "POST"])
+async def authorize(request: Request) -> Response:
+    provider = provider_of(request)
+    issuer = provider.settings.issuer
+    try:
+        pairs = await _request_pairs(request, provider)
+        req, client = await run(flow.parse_request, provider, pairs)
+    except PageError as exc:
+        return error_page(exc, title="This sign-in link is not valid")
+    except InvalidRequest as exc:
+        return error_page(PageError(exc.description), title="This sign-in link is not valid")
+    except AuthorizeError as err:
+        return _error_to_client(issuer, err)
+    browser = await run(load_browser, provider, request)
+    user = await run(flow.load_user, provider, browser.user_id) if browser else None
+    now = clock.now()
+    given = await run(flow.consented, provider, user.id, client.client_id) if user else set()
+    step = flow.next_step(req, client, user, browser.auth_time if browser else None, now, login_done=False,
+                          consent_done=False, consented=given)
+    if "none" in req.prompt:
+        # OIDC Core §3.1.2.6: no page may be shown; say what would have been needed.
+        if step is not None:
+            error = "login_required" if step == "login" else "consent_required"
+            text = "The user is not signed in." if step == "login" else "The user has not consented."
+            return _error_to_client(issuer, AuthorizeError(error, text, redirect_uri=req.redirect_uri,
+                                                           state=req.state, response_mode=req.response_mode))
+    if step is None and browser is not None and user is not None:
+        return await run(_complete, provider, req, user, browser)
+    browser = browser or await run(ensure_browser, provider, request)
+    interaction_id = await run(_start_interaction, provider, browser, "authorize", req.to_json())
+    return set_cookie(RedirectResponse(f"/interaction/{interaction_id}", status_code=303), browser)
+
+
+def _start_interaction(provider: Provider, browser: Browser, kind: str, params: str) -> str:
+    interaction_id = ids.jti() + ids.jti()
+    now = clock.utcnow()
+    with transaction(provider.sessions) as session:
+        repo.add_interaction(session, Interaction(id_hash=ids.token_hash(interaction_id), session_hash=browser.id_hash,
+                                                  kind=kind, params=params, created_at=now,
+                                                  expires_at=now + INTERACTION_TTL))
+    return interaction_id
+
+
+# -- /interaction/{id}: sign in, consent, finish ----------------------------------------------
+
+
+class _Lost(PageError):
+    status_code = 400
+    description = ("This sign-in page has expired or was opened in another browser. Go back to the app "
+                   "and start again.")
+
+
+def _find_interaction(provider: Provider, browser: Browser | None, interaction_id: str) -> Interaction:
+    if browser is None or not interaction_id or len(interaction_id) > 64:
+        raise _Lost(detail="no session or bad interaction id")
+    with transaction(provider.sessions) as session:
+        row = repo.find_interaction(session, ids.token_hash(interaction_id))
+        if row is None or row.session_hash != browser.id_hash or clock.utcnow() >= row.expires_at:
+            raise _Lost(detail="interaction unknown, expired, or of another browser session")
+        session.expunge(row)
+        return row
+
+
+def _update_interaction(provider: Provider, interaction_id: str, **values: bool) -> None:
+    with transaction(provider.sessions) as session:
+        row = repo.find_interaction(session, ids.token_hash(interaction_id))
+        if row is not None:
+            for key, value in values.items():
+                setattr(row, key, value)
+
+
+def _end_interaction(provider: Provider, interaction_id: str) -> None:
+    with transaction(provider.sessions) as session:
+        repo.delete_interaction(session, ids.token_hash(interaction_id))
+
+
+def _scope_lines(scope: list[str]) -> list[str]:
+    lines = [SCOPE_TEXT[s] for s in scope if s in SCOPE_TEXT]
+    lines += [f"Act for you with the permission “{s}”" for s in scope if s not in OIDC_SCOPES]
+    return lines
+
+
+def _login_page(req: AuthRequest | None, client: ClientView | None, browser: Browser, interaction_id: str, *,
+                username: str = "", error: str | None = None, status: int = 200) -> Response:
+    targets = (req.redirect_uri,) if req else ()
+    return render("login.html", status=status, browser=browser, form_targets=targets, title="Sign in",
+                  action=f"/interaction/{interaction_id}/login", client_name=client.name if client else None,
+                  username=username or (req.login_hint if req else "") or "", error=error)
+
+
+async def _resume(provider: Provider, browser: Browser, interaction_id: str) -> Response:
+    row = await run(_find_interaction, provider, browser, interaction_id)
+    user = await run(flow.load_user, provider, browser.user_id)
+    if row.kind == "account":
+        if user is None:
+            return _login_page(None, None, browser, interaction_id)
+        await run(_end_interaction, provider, interaction_id)
+        return set_cookie(RedirectResponse("/account", status_code=303), browser)
+    req = AuthRequest.from_json(row.params)
+    client = await run(find_client, provider.sessions, req.client_id)
+    if client is None or req.redirect_uri not in client.redirect_uris:
+        await run(_end_interaction, provider, interaction_id)
+        raise PageError("The application is no longer registered.", detail="client removed during interaction")
+    given = await run(flow.consented, provider, user.id, client.client_id) if user else set()
+    step = flow.next_step(req, client, user, browser.auth_time, clock.now(), login_done=row.login_done,
+                          consent_done=row.consent_done, consented=given)
+    if step == "login" or user is None:
+        return _login_page(req, client, browser, interaction_id)
+    if step == "consent":
+        scope = flow.grantable_scope(req.scope, user)
+        return render("consent.html", browser=browser, form_targets=(req.redirect_uri,), title="Allow access?",
+                      action=f"/interaction/{interaction_id}/consent", client_name=client.name,
+                      client_id=client.client_id, redirect_host=_host(req.redirect_uri), username=user.username,
+                      lines=_scope_lines(scope))
+    await run(_end_interaction, provider, interaction_id)
+    return await run(_complete, provider, req, user, browser)
+
+
+def _host(uri: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    return parts.netloc or f"{parts.scheme}:"
+
+
+@router.get("/interaction/{interaction_id}")
+async def interaction(request: Request, interaction_id: str) -> Response:
+    provider = provider_of(request)
+    browser = await run(load_browser, provider, request)
+    try:
+        if browser is None:
+            raise _Lost(detail="no browser session")
+        return await _resume(provider, browser, interaction_id)
+    except PageError as exc:
+        return error_page(exc, browser=browser)
+
+
+@router.post("/interaction/{interaction_id}/login")
+async def interaction_login(request: Request, interaction_id: str) -> Response:
+    provider = provider_of(request)
+    browser = await run(load_browser, provider, request)
+    try:
+        params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
+        row = await run(_find_interaction, provider, browser, interaction_id)
+        check_csrf(browser, params.get("csrf_token"))
+    except (PageError, CsrfError, InvalidRequest) as exc:
+        return error_page(exc, browser=browser)
+    assert browser is not None
+    req = AuthRequest.from_json(row.params) if row.kind == "authorize" else None
+    client = await run(find_client, provider.sessions, req.client_id) if req else None
+    username = (params.get("username") or "").strip()[:128]
+    password = params.get("password") or ""
+    if not username or not password:
+        return _login_page(req, client, browser, interaction_id, username=username, status=400,
+                           error="Enter your username and your password.")
+    try:
+        user = await authenticate(provider, username, password)
+    except InvalidCredentials:
+        # One message for unknown user, wrong password and disabled account.
+        return _login_page(req, client, browser, interaction_id, username=username, status=401,
+                           error="The username or password is incorrect.")
+    except TooManyRequests as exc:
+        response = _login_page(req, client, browser, interaction_id, username=username, status=429,
+                               error="Too many attempts. Wait a moment, then try again.")
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    fresh = await run(sign_in, provider, request, browser, user.id, clock.now(), "pwd")
+    await run(lambda: _update_interaction(provider, interaction_id, login_done=True))
+    return set_cookie(RedirectResponse(f"/interaction/{interaction_id}", status_code=303), fresh)
+
+
+@router.post("/interaction/{interaction_id}/consent")
+async def interaction_consent(request: Request, interaction_id: str) -> Response:
+    provider = provider_of(request)
+    browser = await run(load_browser, provider, request)
+    try:
+        params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
+        row = await run(_find_interaction, provider, browser, interaction_id)
+        check_csrf(browser, params.get("csrf_token"))
+        if row.kind != "authorize":
+            raise _Lost(detail="consent posted to an account interaction")
+    except (PageError, CsrfError, InvalidRequest) as exc:
+        return error_page(exc, browser=browser)
+    assert browser is not None
+    req = AuthRequest.from_json(row.params)
+    user = await run(flow.load_user, provider, browser.user_id)
+    if user is None:
+        return set_cookie(RedirectResponse(f"/interaction/{interaction_id}", status_code=303), browser)
+    if params.get("decision") != "allow":
+        await run(_end_interaction, provider, interaction_id)
+        err = AuthorizeError("access_denied", "The user denied the request.", redirect_uri=req.redirect_uri,
+                             state=req.state, response_mode=req.response_mode)
+        return _error_to_client(provider.settings.issuer, err)
+    await run(flow.record_consent, provider, user, req)
+    await run(lambda: _update_interaction(provider, interaction_id, consent_done=True))
+    return RedirectResponse(f"/interaction/{interaction_id}", status_code=303)
+
+
+def start_account_sign_in(provider: Provider, request: Request) -> Response:
+    """Used by /account: sign in first, then come back."""
+    browser = ensure_browser(provider, request)
+    interaction_id = _start_interaction(provider, browser, "account", "{}")
+    return set_cookie(RedirectResponse(f"/interaction/{interaction_id}", status_code=303), browser)

@@ -1,0 +1,1 @@
+"""Token-endpoint grants for registered clients, one module per grant type."""

@@ -1,0 +1,14 @@
+"""``grant_type=client_credentials`` (RFC 6749 §4.4): confidential clients only."""
+
+from __future__ import annotations
+
+from idgate.errors import InvalidClient
+from idgate.provider import Provider
+from idgate.services.authorize import TokenSet, client_credentials
+from idgate.services.clients import ClientView
+
+
+def grant(provider: Provider, params: dict[str, str], client: ClientView | None) -> TokenSet:
+    if client is None or client.public:
+        raise InvalidClient(detail="client_credentials needs an authenticated confidential client")
+    return client_credentials(provider, client, params)

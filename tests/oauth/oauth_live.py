@@ -1,0 +1,93 @@
+"""A real `idgate serve` with alice and registered clients, plus a loopback "app" that records
+what arrives at its redirect URI (for the Authlib, openid-client and browser tests)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from idgate.config import load_settings
+from idgate.provider import Provider
+from idgate.services import accounts
+from idgate.services.clients import ClientSpec, add_client
+
+from support import GOOD_PASSWORD, Deployment, LiveServer, init_deployment_fast, start_server, stop_server
+
+
+@dataclass
+class App:
+    """The client's side: a loopback HTTP server recording each request to /callback."""
+
+    base: str
+    hits: list[dict[str, str]] = field(default_factory=list)
+    pages: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.base + "/callback"
+
+
+@contextmanager
+def loopback_app() -> Iterator[App]:
+    app = App(base="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            parts = urlsplit(self.path)
+            if parts.path == "/callback":
+                app.hits.append({k: v[0] for k, v in parse_qs(parts.query).items()})
+                body = b"<!doctype html><title>App</title><h1>Back at the app</h1>"
+            else:
+                body = app.pages.get(parts.path, "not found").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    app.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield app
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def prepare(data: Path) -> Deployment:
+    deployment = init_deployment_fast(data)
+    provider = Provider(load_settings(deployment.data))
+    try:
+        accounts.add_user(provider.sessions, "alice", GOOD_PASSWORD, permissions=["things:read"],
+                          email="alice@example.com", name="Alice Liddell")
+    finally:
+        provider.close()
+    return deployment
+
+
+def register_client(deployment: Deployment, spec: ClientSpec) -> str | None:
+    provider = Provider(load_settings(deployment.data))
+    try:
+        return add_client(provider.sessions, spec)[1]
+    finally:
+        provider.close()
+
+
+@contextmanager
+def live(data: Path) -> Iterator[LiveServer]:
+    server = start_server(prepare(data))
+    try:
+        yield server
+    finally:
+        stop_server(server)
