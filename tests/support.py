@@ -84,13 +84,15 @@ class LiveServer:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-def start_server(deployment: Deployment, *extra: str, scheme: str = "https") -> LiveServer:
-    port = free_port()
+def start_server(deployment: Deployment, *extra: str, scheme: str = "https", issuer: str | None = None,
+                 port: int | None = None, env: dict[str, str] | None = None) -> LiveServer:
+    """``issuer``: share one issuer between several nodes (default: this node's own URL)."""
+    port = port or free_port()
     log_path = deployment.data.parent / f"server-{port}.log"
     args = [IDGATE, "serve", "--data", str(deployment.data), "--port", str(port), *extra]
     if deployment.database_url:
         args += ["--database", deployment.database_url]
-    env = {**os.environ, "IDGATE_ISSUER": f"{scheme}://localhost:{port}"}
+    env = {**os.environ, "IDGATE_ISSUER": issuer or f"{scheme}://localhost:{port}", **(env or {})}
     with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = LiveServer(deployment, f"{scheme}://localhost:{port}", proc, log_path)

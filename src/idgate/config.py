@@ -97,6 +97,15 @@ class Settings:
     require_mfa_roles: tuple[str, ...] = _doc("Roles whose members must use a second factor (TOTP). Roles can "
                                               "also be marked through the admin API.", ())
     mfa_issuer_label: str = _doc("Issuer label shown in authenticator apps for TOTP enrolments.", "idgate")
+    # --- Operations (issue 7): processes, metrics, logs. See README "Operations".
+    workers: int = _doc("Server processes (`idgate serve --workers N`) sharing the listening socket and the "
+                        "database. On SQLite (one machine) writes take turns; several machines need PostgreSQL.", 1)
+    metrics_token: str = _doc("Bearer token that unlocks GET /metrics (Prometheus). Empty (default): /metrics "
+                              "answers 404, so nothing about the server leaks. At least 32 characters; "
+                              "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+                              "")
+    log_format: str = _doc("Log lines on stderr: auto (JSON, or human-readable when stderr is a terminal), "
+                           "json or text.", "auto")
 
     @property
     def kek_path(self) -> Path:
@@ -135,6 +144,7 @@ class Settings:
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"Config 'port' is {self.port}; use 1..65535.")
         _check_throttle(self)
+        _check_operations(self)
         return self
 
 
@@ -177,6 +187,17 @@ def _check_throttle(s: Settings) -> None:
         raise ConfigError("Config 'redis_url' must start with redis://, rediss:// or unix://.")
 
 
+def _check_operations(s: Settings) -> None:
+    if not 1 <= s.workers <= 64:
+        raise ConfigError(f"Config 'workers' is {s.workers}; use 1..64 (about one per CPU core).")
+    if s.metrics_token and (len(s.metrics_token) < 32 or not s.metrics_token.isascii()
+                            or not s.metrics_token.isprintable() or " " in s.metrics_token):
+        raise ConfigError("Config 'metrics_token' must be at least 32 printable ASCII characters without spaces; "
+                          "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'.")
+    if s.log_format not in ("auto", "json", "text"):
+        raise ConfigError(f"Config 'log_format' is {s.log_format!r}; use auto, json or text.")
+
+
 def _check_alg(s: Settings) -> None:
     if s.signing_alg in SYMMETRIC_ALGS and not s.allow_hs256:
         raise ConfigError(
@@ -207,6 +228,9 @@ def is_loopback_host(host: str) -> bool:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+# Values shown as "<redacted>" by `idgate config show`; URLs keep all but their password.
+SECRET_KEYS = frozenset({"metrics_token"})
+URL_KEYS = frozenset({"database_url", "redis_url"})
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -226,6 +250,8 @@ def _coerce(key: str, value: Any) -> Any:
             return int(value)
         if kind == "Path":
             return Path(value)
+        if key in SECRET_KEYS:
+            return Secret(value)
         if kind.startswith("tuple"):
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
@@ -263,6 +289,56 @@ def load_settings(data_dir: Path | str, overrides: dict[str, Any] | None = None,
         raise ConfigError(f"Unknown config key(s) {', '.join(unknown)} in {path}; see README 'Configuration'.")
     values["data_dir"] = data_dir
     return Settings(**{k: _coerce(k, v) for k, v in values.items()}).validate()
+
+
+def setting_sources(data_dir: Path | str, overrides: dict[str, Any] | None = None,
+                    environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Where each effective value came from, in :func:`load_settings`' precedence: ``default``,
+    ``config.toml``, ``env IDGATE_<KEY>`` or ``command line``."""
+    env = os.environ if environ is None else environ
+    sources = {key: "default" for key in _FIELDS}
+    path = Path(data_dir) / CONFIG_FILE
+    if path.exists():
+        try:
+            for key in tomllib.loads(path.read_text()):
+                sources[key] = CONFIG_FILE
+        except tomllib.TOMLDecodeError:
+            pass
+    for key in _FIELDS:
+        if env.get("IDGATE_" + key.upper()) is not None:
+            sources[key] = "env IDGATE_" + key.upper()
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            sources[key] = "command line"
+    sources["data_dir"] = "command line"
+    return {k: v for k, v in sources.items() if k in _FIELDS}
+
+
+def redact_url(url: str) -> str:
+    """``scheme://user:<redacted>@host/db``: a URL without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:<redacted>@{netloc}").geturl()
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """Every setting as plain JSON-able values, secrets replaced by ``<redacted>``."""
+    out: dict[str, Any] = {}
+    for name in _FIELDS:
+        value = getattr(settings, name)
+        if name in SECRET_KEYS:
+            value = "<redacted>" if value else ""
+        elif name in URL_KEYS and value:
+            value = redact_url(str(value))
+        elif isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
 
 
 def read_kek(settings: Settings, environ: dict[str, str] | None = None) -> bytes:

@@ -19,10 +19,6 @@ EXPECTED_SKIPS = {
     "transport.plain-http": "Nothing answers plain HTTP",  # idgate serves no plain-HTTP port
     "probe.expired": "--expired-token",  # needs a genuinely signed, expired token
     "probe.wrong-audience": "--wrong-audience-token",
-    "browser.cookies": "no authorization_endpoint",  # no HTML login page yet
-    "browser.csp": "no authorization_endpoint",
-    "browser.framing": "no authorization_endpoint",
-    "browser.csrf": "no authorization_endpoint",
 }
 
 
@@ -40,7 +36,8 @@ def test_fresh_idgate_passes_every_check(live_server: LiveServer) -> None:
     result = CliRunner().invoke(app, [
         "audit", live_server.url, "--ca", str(live_server.deployment.ca), "--token", token, "--active",
         "--data", str(live_server.deployment.data), "--format", "json", "--timeout", "5",
-        "--http-url", "http://127.0.0.1:9"])  # discard port: nothing listens there
+        "--http-url", "http://127.0.0.1:9",
+        "--login-page", f"{live_server.url}/account"])  # issue 4: /account -> the HTML sign-in form  # discard port: nothing listens there
     doc = json.loads(result.stdout)
     findings = {f["check_id"]: f for f in doc["findings"]}
     problems = {cid: f"{f['verdict']}: {f['evidence']}" for cid, f in findings.items()

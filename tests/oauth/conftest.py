@@ -29,3 +29,22 @@ def provider(deployment: Deployment) -> Iterator[Provider]:
 def http(provider: Provider) -> Iterator[TestClient]:
     with TestClient(create_app(provider), base_url="https://localhost:8443") as c:
         yield c
+
+
+@pytest.fixture
+def lite(tmp_path) -> Iterator[Provider]:  # type: ignore[no-untyped-def]
+    """SQLite only: for rule checks where the database cannot matter (keeps the suite fast)."""
+    from support import init_deployment_fast
+
+    deployment = init_deployment_fast(tmp_path / "lite")
+    p = Provider(load_settings(deployment.data))
+    accounts.add_user(p.sessions, "alice", GOOD_PASSWORD, permissions=["things:read", "things:write"],
+                      email="alice@example.com", name="Alice Liddell")
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def lite_http(lite: Provider) -> Iterator[TestClient]:
+    with TestClient(create_app(lite), base_url="https://localhost:8443") as c:
+        yield c

@@ -16,7 +16,11 @@ from idgate.provider import Provider
 from idgate.services import accounts
 from idgate.services.clients import ClientSpec, add_client
 
+from oauth_support import csrf_of
 from support import GOOD_PASSWORD, Deployment, LiveServer, init_deployment_fast, start_server, stop_server
+
+REDIRECT = "https://rp.example/cb"
+LOGOUT = "https://rp.example/bye"
 
 
 @dataclass
@@ -91,3 +95,21 @@ def live(data: Path) -> Iterator[LiveServer]:
         yield server
     finally:
         stop_server(server)
+
+
+def browser_sign_in(server: LiveServer, url: str) -> str:
+    """What a user's browser does: follow the link, submit the login form, allow, and arrive
+    at the redirect URI (returned, not fetched)."""
+    with server.client(follow_redirects=False) as browser:
+        reply = browser.get(url)
+        assert reply.status_code == 303
+        interaction = reply.headers["location"]
+        page = browser.get(interaction)
+        assert 'autocomplete="current-password"' in page.text
+        reply = browser.post(interaction + "/login", data={"csrf_token": csrf_of(page.text), "username": "alice",
+                                                          "password": GOOD_PASSWORD})
+        consent = browser.get(reply.headers["location"])
+        reply = browser.post(interaction + "/consent", data={"csrf_token": csrf_of(consent.text), "decision": "allow"})
+        reply = browser.get(reply.headers["location"])
+        assert reply.status_code == 303 and reply.headers["location"].startswith(REDIRECT)
+        return reply.headers["location"]

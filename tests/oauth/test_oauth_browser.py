@@ -6,11 +6,9 @@ Screenshots of the login, consent and error pages go to test-output/."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 
 from idgate.services.clients import ClientSpec
@@ -130,7 +128,3 @@ def test_browser_login_consent_and_back_to_the_app(chromium, tmp_path: Path) -> 
         assert "This browser" in page.content() and "Photo Album" in page.content()
         page.screenshot(path=str(OUT / "account.png"), full_page=True)
         context.close()
-        docs = Path(__file__).resolve().parents[2] / "docs"
-        if docs.is_dir() and os.environ.get("IDGATE_UPDATE_DOCS_SCREENSHOT"):
-            shutil.copy(OUT / "login.png", docs / "login.png")
-        assert httpx

@@ -29,19 +29,19 @@ def _redirected_error(http, params: dict[str, str]) -> dict[str, str]:  # type: 
     "https://evil.example/callback", REDIRECT + "/extra", REDIRECT + "?x=1", REDIRECT.upper(),
     "https://app.example/callback#frag", "", None,
 ])
-def test_unregistered_redirect_uri_is_never_redirected_to(provider: Provider, http, redirect_uri) -> None:  # type: ignore[no-untyped-def]
-    register(provider)
+def test_unregistered_redirect_uri_is_never_redirected_to(lite: Provider, lite_http, redirect_uri) -> None:  # type: ignore[no-untyped-def]
+    register(lite)
     params = auth_params(challenge=pkce()[1], redirect_uri=redirect_uri)  # type: ignore[arg-type]
-    reply = _authorize(http, params)
+    reply = _authorize(lite_http, params)
     assert reply.status_code == 400 and "location" not in reply.headers
     assert reply.headers["content-type"].startswith("text/html")
     assert "not registered" in reply.text and 'role="alert"' in reply.text
 
 
-def test_unknown_client_gets_an_error_page(provider: Provider, http) -> None:  # type: ignore[no-untyped-def]
-    reply = _authorize(http, auth_params("nobody", pkce()[1]))
+def test_unknown_client_gets_an_error_page(lite: Provider, lite_http) -> None:  # type: ignore[no-untyped-def]
+    reply = _authorize(lite_http, auth_params("nobody", pkce()[1]))
     assert reply.status_code == 400 and "location" not in reply.headers and "not registered" in reply.text
-    assert _authorize(http, {}).status_code == 400  # bare GET /authorize: the page, not a 500
+    assert _authorize(lite_http, {}).status_code == 400  # bare GET /authorize: the page, not a 500
 
 
 @pytest.mark.parametrize(("change", "error"), [
@@ -60,35 +60,35 @@ def test_unknown_client_gets_an_error_page(provider: Provider, http) -> None:  #
     ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
     ({"resource": "https://elsewhere.example"}, "invalid_target"),
 ])
-def test_bad_requests_are_reported_to_the_registered_uri(provider: Provider, http, change, error) -> None:  # type: ignore[no-untyped-def]
-    register(provider)
+def test_bad_requests_are_reported_to_the_registered_uri(lite: Provider, lite_http, change, error) -> None:  # type: ignore[no-untyped-def]
+    register(lite)
     params = auth_params(challenge=pkce()[1], **change)
-    result = _redirected_error(http, params)
+    result = _redirected_error(lite_http, params)
     assert result["error"] == error, result
     assert result["state"] == params["state"] and result["iss"] == "https://localhost:8443"
     assert "code" not in result
 
 
-def test_duplicate_parameters_are_refused(provider: Provider, http) -> None:  # type: ignore[no-untyped-def]
-    register(provider)
+def test_duplicate_parameters_are_refused(lite: Provider, lite_http) -> None:  # type: ignore[no-untyped-def]
+    register(lite)
     params = auth_params(challenge=pkce()[1])
-    reply = http.get("/authorize?" + urlencode(params) + "&scope=openid", follow_redirects=False)
+    reply = lite_http.get("/authorize?" + urlencode(params) + "&scope=openid", follow_redirects=False)
     assert query_of(reply.headers["location"])["error"] == "invalid_request"
-    reply = http.get("/authorize?" + urlencode(params) + "&client_id=webapp", follow_redirects=False)
+    reply = lite_http.get("/authorize?" + urlencode(params) + "&client_id=webapp", follow_redirects=False)
     assert reply.status_code == 400 and "location" not in reply.headers
 
 
-def test_client_without_the_code_grant_is_refused(provider: Provider, http) -> None:  # type: ignore[no-untyped-def]
-    register(provider, "svc", grant_types=["client_credentials"], redirect_uris=[REDIRECT])
-    assert _redirected_error(http, auth_params("svc", pkce()[1]))["error"] == "unauthorized_client"
+def test_client_without_the_code_grant_is_refused(lite: Provider, lite_http) -> None:  # type: ignore[no-untyped-def]
+    register(lite, "svc", grant_types=["client_credentials"], redirect_uris=[REDIRECT])
+    assert _redirected_error(lite_http, auth_params("svc", pkce()[1]))["error"] == "unauthorized_client"
 
 
-def test_state_is_returned_byte_for_byte(provider: Provider, http) -> None:  # type: ignore[no-untyped-def]
-    register(provider, public=True)
+def test_state_is_returned_byte_for_byte(lite: Provider, lite_http) -> None:  # type: ignore[no-untyped-def]
+    register(lite, public=True)
     state = "a b&c=d/é?<script>"
-    response, _, _ = code_flow(http, state=state)
+    response, _, _ = code_flow(lite_http, state=state)
     assert response["state"] == state
-    denied = sign_in_and_consent(http, auth_params(challenge=pkce()[1], state=state, prompt="consent"),
+    denied = sign_in_and_consent(lite_http, auth_params(challenge=pkce()[1], state=state, prompt="consent"),
                                  consent="deny")
     result = query_of(denied.headers["location"])
     assert result == {"error": "access_denied", "error_description": result["error_description"], "state": state,
@@ -126,19 +126,19 @@ def test_code_for_another_client_is_refused(provider: Provider, http) -> None:  
     {"redirect_uri": "https://app.example/other"},        # not the authorization request's
     {"code": "igc_unknown"},
 ])
-def test_code_bound_to_verifier_and_redirect_uri(provider: Provider, http, change) -> None:  # type: ignore[no-untyped-def]
-    register(provider, public=True)
-    response, verifier, _ = code_flow(http)
+def test_code_bound_to_verifier_and_redirect_uri(lite: Provider, lite_http, change) -> None:  # type: ignore[no-untyped-def]
+    register(lite, public=True)
+    response, verifier, _ = code_flow(lite_http)
     data = {"grant_type": "authorization_code", "client_id": "webapp", "code": response["code"],
             "code_verifier": verifier, "redirect_uri": REDIRECT, **change}
-    reply = http.post("/token", data=data)
+    reply = lite_http.post("/token", data=data)
     assert reply.status_code == 400 and reply.json()["error"] == "invalid_grant"
 
 
-def test_missing_verifier_is_invalid_request(provider: Provider, http) -> None:  # type: ignore[no-untyped-def]
-    register(provider, public=True)
-    response, _, _ = code_flow(http)
-    reply = http.post("/token", data={"grant_type": "authorization_code", "client_id": "webapp",
+def test_missing_verifier_is_invalid_request(lite: Provider, lite_http) -> None:  # type: ignore[no-untyped-def]
+    register(lite, public=True)
+    response, _, _ = code_flow(lite_http)
+    reply = lite_http.post("/token", data={"grant_type": "authorization_code", "client_id": "webapp",
                                       "code": response["code"], "redirect_uri": REDIRECT})
     assert reply.json()["error"] == "invalid_request"
 
@@ -185,10 +185,10 @@ def test_prompt_none_login_and_consent(provider: Provider, http) -> None:  # typ
     assert 'value="alice"' in http.get(hinted.headers["location"]).text
 
 
-def test_form_post_response_mode(provider: Provider, http) -> None:  # type: ignore[no-untyped-def]
-    register(provider, public=True)
+def test_form_post_response_mode(lite: Provider, lite_http) -> None:  # type: ignore[no-untyped-def]
+    register(lite, public=True)
     verifier, challenge = pkce()
-    page = sign_in_and_consent(http, auth_params(challenge=challenge, response_mode="form_post"))
+    page = sign_in_and_consent(lite_http, auth_params(challenge=challenge, response_mode="form_post"))
     assert page.status_code == 200 and f'action="{REDIRECT}"' in page.text
     assert 'name="code"' in page.text and 'name="iss"' in page.text and 'name="state"' in page.text
     csp = page.headers["content-security-policy"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import Env, admin_token
+from security_support import Env, admin_token
 from support import GOOD_PASSWORD, login
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from idgate.services import events, keys
 from idgate.store.db import transaction
 
-from conftest import Env, admin_token
+from security_support import Env, admin_token
 from support import GOOD_PASSWORD, login
 
 WRONG = "wrong password that is long"
@@ -135,11 +135,43 @@ def test_cli_events_tail_and_search(env: Env) -> None:
     with env.client() as c:
         login(c)
         login(c, password=WRONG)
-    out = env.deployment.cli("events", "tail", "-n", "5", "--json").stdout.splitlines()
-    parsed = [json.loads(line) for line in out]
-    assert parsed[-1]["kind"] == "login.failure" and parsed[-1]["detail"]["reason"] == "bad_password"
+    proc = env.deployment.cli("events", "tail", "-n", "5", "--json")
+    parsed = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert parsed, proc.stdout + proc.stderr
+    assert parsed[-1]["kind"] == "login.failure" and parsed[-1]["detail"]["reason"] == "bad_password", parsed
     found = env.deployment.cli("events", "search", "--kind", "login.*", "--user", "alice", "--outcome", "success",
-                               "--since", time.strftime("%Y-%m-%d"), "--json").stdout.splitlines()
+                               "--since", time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400)),
+                               "--json").stdout.splitlines()
     assert found and all(json.loads(line)["kind"] == "login.success" for line in found)
     table = env.deployment.cli("events", "search", "--kind", "login.failure").stdout
     assert "bad_password" in table
+
+
+@pytest.mark.postgres
+def test_the_same_rules_on_postgresql(pg_database: str, tmp_path, fake_clock) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0003, the append-only trigger, lockout, MFA single use and events on PostgreSQL."""
+    from idgate.mfa import service as mfa
+
+    from security_support import add_alice, make_env
+    from support import init_deployment_fast
+
+    env = make_env(init_deployment_fast(tmp_path / "pg", pg_database), fake_clock, throttle_lockout=3)
+    try:
+        add_alice(env.provider)
+        with env.client() as c:
+            for _ in range(4):
+                login(c, password=WRONG)
+                fake_clock.advance(1000)
+            assert login(c).status_code == 403
+            assert c.post("/admin/users/alice/unlock",
+                          headers={"Authorization": f"Bearer {admin_token(c, env.deployment)}"}).status_code == 200
+            codes = mfa.enroll_totp(env.provider, mfa.user_id_of(env.provider, "alice"), confirmed=True).recovery_codes
+            assert login(c, otp=codes[0]).status_code == 200
+            assert login(c, otp=codes[0]).status_code == 401
+        kinds = {e.kind for e in events.search(env.provider.sessions, limit=500)}
+        assert {"account.locked", "admin.user.unlocked", "mfa.success", "mfa.failure", "login.success"} <= kinds
+        with pytest.raises(DBAPIError, match="append-only"):
+            with transaction(env.provider.sessions) as session:
+                session.execute(text("DELETE FROM events"))
+    finally:
+        env.provider.close()

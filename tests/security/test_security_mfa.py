@@ -20,7 +20,7 @@ from idgate.services import accounts
 from idgate.store.db import transaction
 from idgate.store.models_security import RecoveryCode, TotpFactor
 
-from conftest import Env, admin_token
+from security_support import Env, admin_token
 from support import GOOD_PASSWORD, login
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from idgate.throttle import ACCOUNT, MemoryStore, Policy, RedisStore, Throttle, set_throttle
 
-from conftest import Env, FakeClock, admin_token, make_env
+from security_support import Env, FakeClock, admin_token, make_env
 from support import GOOD_PASSWORD, REDIS_URL, login
 
 WRONG = "definitely not the password"
@@ -266,7 +266,7 @@ def test_limits_hold_across_two_replicas_sharing_redis(redis_url: str, sec_deplo
     envs = [make_env(sec_deployment, fake_clock, RedisStore(redis_url, prefix=prefix), redis_url=redis_url)
             for _ in range(2)]
     try:
-        from conftest import add_alice
+        from security_support import add_alice
 
         add_alice(envs[0].provider)
         with envs[0].client() as a, envs[1].client() as b:

@@ -10,7 +10,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from conftest import Env
+from security_support import Env
 from support import login
 
 ROUNDS = 30

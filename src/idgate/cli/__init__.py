@@ -32,6 +32,11 @@ def _register() -> None:
 
     app.add_typer(events.app, name="events", help="Security events: tail and search the audit trail.")
     app.add_typer(mfa.app, name="mfa", help="Second factors (TOTP): enrol, status, reset.")
+    from idgate.cli import backup, config_cmd  # issue 7
+
+    app.add_typer(config_cmd.app, name="config", help="Show the effective configuration (secrets redacted).")
+    app.command("backup")(backup.backup_command)
+    app.command("restore")(backup.restore_command)
 
 
 _register()

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from idgate.provider import Provider
+
 from idgate.config import Settings, load_settings
 from idgate.errors import ConfigError
-from idgate.provider import Provider
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Data folder made by 'idgate init'.")]
 DatabaseOpt = Annotated[str | None, typer.Option("--database", help="Database URL (default: SQLite in DATA).")]
@@ -23,7 +27,19 @@ def settings_for(data: Path, **overrides: Any) -> Settings:
 
 
 def open_provider(data: Path, database: str | None = None) -> Provider:
+    from idgate.provider import Provider  # imported on use: `idgate --help` stays fast
+
     return Provider(settings_for(data, database_url=database))
+
+
+@contextmanager
+def provider_for(data: Path, database: str | None = None) -> Iterator[Provider]:
+    """A provider for one command, closed (pool, hash threads) however the command ends."""
+    provider = open_provider(data, database)
+    try:
+        yield provider
+    finally:
+        provider.close()
 
 
 def read_password_stdin() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from idgate.cli.common import DatabaseOpt, DataOpt, open_provider
+from idgate.cli.common import DatabaseOpt, DataOpt, provider_for
 from idgate.store import db
 
 app = typer.Typer(no_args_is_help=True)
@@ -13,9 +13,6 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("upgrade")
 def upgrade(data: DataOpt, database: DatabaseOpt = None) -> None:
     """Bring the database schema to the newest revision."""
-    provider = open_provider(data, database)
-    try:
+    with provider_for(data, database) as provider:
         db.upgrade(provider.engine)
-    finally:
-        provider.close()
     typer.echo("database is up to date")

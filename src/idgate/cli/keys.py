@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from idgate.cli.common import DatabaseOpt, DataOpt, open_provider
+from idgate.cli.common import DatabaseOpt, DataOpt, provider_for
 from idgate.services import keys
 from idgate.services.events import cli_actor
 
@@ -16,11 +16,8 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("list")
 def list_(data: DataOpt, database: DatabaseOpt = None) -> None:
     """List signing keys with their state (active, published, retired, revoked)."""
-    provider = open_provider(data, database)
-    try:
+    with provider_for(data, database) as provider:
         rows = keys.list_keys(provider.sessions)
-    finally:
-        provider.close()
     table = Table("kid", "alg", "state", "created", "retire after")
     for k in rows:
         table.add_row(k.kid, k.alg, k.state, k.created_at, k.retire_after or "")
@@ -30,20 +27,14 @@ def list_(data: DataOpt, database: DatabaseOpt = None) -> None:
 @app.command("rotate")
 def rotate(data: DataOpt, database: DatabaseOpt = None) -> None:
     """Make a new active key; the old one stays in the JWKS until its tokens have expired."""
-    provider = open_provider(data, database)
-    try:
+    with provider_for(data, database) as provider:
         kid = keys.rotate(provider.sessions, provider.settings, provider.kek, actor=cli_actor())
-    finally:
-        provider.close()
     typer.echo(f"new active key {kid}")
 
 
 @app.command("revoke")
 def revoke(kid: str, data: DataOpt, database: DatabaseOpt = None) -> None:
     """Withdraw a compromised key at once: gone from the JWKS, its tokens fail."""
-    provider = open_provider(data, database)
-    try:
+    with provider_for(data, database) as provider:
         new_kid = keys.revoke(provider.sessions, provider.settings, provider.kek, kid, actor=cli_actor())
-    finally:
-        provider.close()
     typer.echo(f"revoked {kid}" + (f"; new active key {new_kid}" if new_kid else ""))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -19,14 +17,11 @@ from idgate.server.tls import build_server
 from idgate.store import db
 
 
-def _configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s" if not sys.stderr.isatty()
-                                           else "%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger("idgate")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    root.propagate = False
+def _configure_logging(log_format: str = "auto") -> None:
+    """JSON lines with the request id on every line; human-readable on a terminal (issue 7)."""
+    from idgate.ops import logs
+
+    logs.configure(log_format)
 
 
 def check_transport(settings: Settings) -> None:
@@ -54,18 +49,30 @@ def serve_command(
     database: DatabaseOpt = None,
     redis: Annotated[str | None, typer.Option("--redis", help="Redis URL for throttle counters shared by replicas "
                                               "(default: in-process).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes sharing the port and the "
+                                                "database (default 1).")] = None,
 ) -> None:
     """Run the identity provider."""
-    settings = settings_for(data, host=host, port=port, tls_cert=str(tls_cert) if tls_cert else None,
-                            tls_key=str(tls_key) if tls_key else None, insecure_http=insecure_http or None,
-                            behind_proxy=behind_proxy or None, database_url=database, redis_url=redis)
+    overrides = dict(host=host, port=port, tls_cert=str(tls_cert) if tls_cert else None,
+                     tls_key=str(tls_key) if tls_key else None, insecure_http=insecure_http or None,
+                     behind_proxy=behind_proxy or None, database_url=database, redis_url=redis, workers=workers)
+    settings = settings_for(data, **overrides)
     check_transport(settings)
     from idgate.throttle import check_redis
 
     check_redis(settings)
-    _configure_logging()
+    _configure_logging(settings.log_format)
     provider = Provider(settings)
+    # Migrations run here, once, under a PostgreSQL advisory lock (several nodes may start together).
     db.upgrade(provider.engine)
+    if settings.workers > 1:
+        from idgate.ops.worker import run_workers
+
+        provider.close()
+        typer.echo(f"idgate {settings.issuer} listening on https://{settings.host}:{settings.port} "
+                   f"with {settings.workers} workers", err=True)
+        run_workers(data, overrides, {"access_log": False, "log_level": "warning", "log_config": None})
+        return
     app = create_app(provider)
     scheme = "http" if settings.insecure_http else "https"
     if settings.insecure_http:
@@ -74,8 +81,8 @@ def serve_command(
     if settings.insecure_http:
         config = uvicorn.Config(app, host=settings.host, port=settings.port, server_header=False, access_log=False,
                                 proxy_headers=False, http="h11", ws="none", timeout_keep_alive=5,
-                                log_level="warning")
+                                log_level="warning", log_config=None, timeout_graceful_shutdown=10)
         uvicorn.Server(config).run()
     else:
         build_server(app, settings.host, settings.port, settings.tls_cert_path, settings.tls_key_path,
-                     access_log=False, log_level="warning").run()
+                     access_log=False, log_level="warning", log_config=None).run()

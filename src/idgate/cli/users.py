@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from idgate.cli.common import DatabaseOpt, DataOpt, open_provider, read_password_stdin
+from idgate.cli.common import DatabaseOpt, DataOpt, provider_for, read_password_stdin
 from idgate.errors import ConfigError
 from idgate.services import accounts
 from idgate.services.events import cli_actor
@@ -29,23 +29,17 @@ def add(name: str, data: DataOpt, password_stdin: PasswordStdin = False,
     if not password_stdin:
         raise ConfigError("Give the password on standard input with --password-stdin (never on the command line).")
     password = read_password_stdin()
-    provider = open_provider(data, database)
-    try:
+    with provider_for(data, database) as provider:
         user = accounts.add_user(provider.sessions, name, password, roles=role or [], permissions=permission or [],
                                  email=email, name=full_name, actor=cli_actor())
-    finally:
-        provider.close()
     typer.echo(f"added user {user.username} (sub {user.id})")
 
 
 @app.command("list")
 def list_(data: DataOpt, database: DatabaseOpt = None) -> None:
     """List users (never their password hashes)."""
-    provider = open_provider(data, database)
-    try:
+    with provider_for(data, database) as provider:
         rows = accounts.list_users(provider.sessions)
-    finally:
-        provider.close()
     table = Table("username", "sub", "roles", "permissions", "disabled")
     for u in rows:
         table.add_row(u.username, u.id, " ".join(u.roles), " ".join(u.permissions), "yes" if u.disabled else "")
@@ -89,17 +83,11 @@ def unlock(name: str, data: DataOpt, database: DatabaseOpt = None) -> None:
     """Lift a lockout (too many failed logins) and clear the user's back-off counters."""
     from idgate.services import admin
 
-    provider = open_provider(data, database)
-    try:
+    with provider_for(data, database) as provider:
         was_locked = admin.unlock_user(provider, name, actor=cli_actor())
-    finally:
-        provider.close()
     typer.echo(f"unlocked {name}" if was_locked else f"{name} was not locked; back-off counters cleared")
 
 
 def _run(data, database, action) -> None:  # type: ignore[no-untyped-def]
-    provider = open_provider(data, database)
-    try:
+    with provider_for(data, database) as provider:
         action(provider)
-    finally:
-        provider.close()

@@ -53,6 +53,9 @@ def create_app(provider: Provider) -> FastAPI:
 
     app.include_router(admin.router)
     app.include_router(mfa.router)
+    from idgate.server.schemas import install_openapi  # error replies documented on every operation
+
+    install_openapi(app)
     # Added last = outermost. EventContext (innermost) binds client IP + request id for events.
     from idgate.server.context import EventContextMiddleware
 
@@ -60,5 +63,8 @@ def create_app(provider: Provider) -> FastAPI:
     app.add_middleware(InputLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(TransportMiddleware, behind_proxy=settings.behind_proxy,
                        trusted_proxies=settings.trusted_proxies)
+    from idgate.server import metrics  # issue 7: /metrics (token-gated) and request metrics
+
+    metrics.install(app, provider)
     app.add_middleware(RequestContextMiddleware, hsts=True)
     return app

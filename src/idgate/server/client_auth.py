@@ -28,7 +28,7 @@ from idgate.store import clients as repo
 from idgate.store.db import transaction
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-MAX_ASSERTION_LIFETIME = 600  # an assertion valid for longer than 10 minutes is refused
+MAX_ASSERTION_LIFETIME = 3660  # an assertion valid for more than an hour is refused (Authlib uses 1 h)
 LEEWAY = 30
 
 

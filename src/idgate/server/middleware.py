@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idgate.errors import IdgateError, InsecureTransport, InvalidRequest, PayloadTooLarge
+from idgate.ops.logs import request_id_var
 from idgate.server.errors import error_body
 
 log = logging.getLogger("idgate.access")
@@ -63,6 +64,7 @@ class RequestContextMiddleware:
         supplied = _header(scope, b"x-request-id")
         request_id = supplied if supplied and _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        bound = request_id_var.set(request_id)  # every log line of this request carries it
         started = time.perf_counter()
         status = 500
 
@@ -90,6 +92,7 @@ class RequestContextMiddleware:
             log.info(json.dumps({"event": "http_request", "request_id": request_id, "method": scope["method"],
                                  "path": scope["path"], "status": status, "client": _client(scope),
                                  "ms": round((time.perf_counter() - started) * 1000, 1)}))
+            request_id_var.reset(bound)
 
 
 _OURS = frozenset(h[0] for h in SECURITY_HEADERS) | {HSTS[0], b"x-request-id", b"server"}

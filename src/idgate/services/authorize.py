@@ -25,7 +25,7 @@ from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider
 from idgate.services.clients import ClientView, get_client
 from idgate.jose.jwe import encrypt_nested
 from idgate.services.login import TokenResponse, allowed_audiences, lifetimes
-from idgate.services.oidc import ACR_PASSWORD, OIDC_SCOPES, id_token
+from idgate.services.oidc import ACR_PASSWORD, ACR_TWO_FACTOR, OIDC_SCOPES, id_token
 from idgate.store import clients as repo
 from idgate.store import tokens as token_rows
 from idgate.store import users
@@ -265,7 +265,8 @@ def issue_code(provider: Provider, req: AuthRequest, user: UserView, *, auth_tim
         repo.save_code(session, AuthorizationCode(
             code_hash=ids.token_hash(code), client_id=req.client_id, user_id=user.id, redirect_uri=req.redirect_uri,
             scope=" ".join(grantable_scope(req.scope, user)), audience=req.audience, nonce=req.nonce,
-            code_challenge=req.code_challenge, auth_time=auth_time, amr=amr, acr=ACR_PASSWORD, sid=sid,
+            code_challenge=req.code_challenge, auth_time=auth_time, amr=amr,
+            acr=ACR_TWO_FACTOR if "otp" in amr.split() else ACR_PASSWORD, sid=sid,
             created_at=clock.from_timestamp(issued), expires_at=clock.from_timestamp(issued + CODE_TTL),
         ))
         if issued % 16 == 0:  # now and then, sweep codes long expired

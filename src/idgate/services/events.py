@@ -125,16 +125,10 @@ class _Deduper:
 _deduper = _Deduper()
 
 
-def record(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "success", *,
-           actor: str | None = None, client_id: str | None = None, ip: str | None = None,
-           request_id: str | None = None, session: Session | None = None, dedupe: str | None = None,
-           **detail: Any) -> None:
-    """Write one security event (log line always; table row unless folded by ``dedupe``).
-
-    With ``session`` the row joins that transaction (an admin change and its event commit
-    together); otherwise it is written in its own transaction. A failure to write the row is
-    logged and never turns the request into an error.
-    """
+def _emit(kind: str, outcome: str, *, actor: str | None = None, client_id: str | None = None,
+          ip: str | None = None, request_id: str | None = None, dedupe: str | None = None,
+          **detail: Any) -> Event | None:
+    """Write the log line; return the row to store, or None when ``dedupe`` folds it."""
     ctx = _request.get()
     clean = _clean_detail(detail)
     folded: int | None = 0
@@ -152,13 +146,10 @@ def record(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "su
             "client_id": row.client_id, "ip": row.ip, "request_id": row.request_id, "detail": clean}
     level = logging.WARNING if outcome in ("failure", "refused", "throttled", "locked") else logging.INFO
     log.log(level, json.dumps(line, sort_keys=True))
-    if folded is None:
-        return
-    if session is not None:
-        session.add(row)
-        return
-    if sessions is None:
-        return
+    return None if folded is None else row
+
+
+def _store(sessions: sessionmaker[Session], row: Event) -> None:
     try:
         with transaction(sessions) as s:
             s.add(row)
@@ -166,10 +157,30 @@ def record(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "su
         log.error(json.dumps({"event": "event_write_failed", "kind": row.kind, "error": type(exc).__name__}))
 
 
+def record(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "success", *,
+           session: Session | None = None, **kw: Any) -> None:
+    """Write one security event (log line always; table row unless folded by ``dedupe``).
+
+    With ``session`` the row joins that transaction (an admin change and its event commit
+    together); otherwise it is written in its own transaction. A failure to write the row is
+    logged and never turns the request into an error.
+    """
+    row = _emit(kind, outcome, **kw)
+    if row is None:
+        return
+    if session is not None:
+        session.add(row)
+    elif sessions is not None:
+        _store(sessions, row)
+
+
 async def arecord(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "success",
                   **kw: Any) -> None:
-    """:func:`record` off the event loop (the row is written in a worker thread)."""
-    await anyio.to_thread.run_sync(lambda: record(sessions, kind, outcome, **kw))
+    """:func:`record` for the event loop: the log line (and the folding) here, the row in a
+    worker thread - so a folded flood costs no thread hop and no database write."""
+    row = _emit(kind, outcome, **kw)
+    if row is not None and sessions is not None:
+        await anyio.to_thread.run_sync(_store, sessions, row)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ ID_TOKEN_TYP = "JWT"
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 # acr "1": a single authentication factor (a password). Issue 5's second factor raises it.
 ACR_PASSWORD = "1"
+ACR_TWO_FACTOR = "2"  # password and a one-time code (amr ["pwd", "otp"])
 ID_TOKEN_TTL = 600
 _HASHES = {"ES256": hashlib.sha256, "RS256": hashlib.sha256, "PS256": hashlib.sha256, "HS256": hashlib.sha256,
            "ES384": hashlib.sha384, "EdDSA": hashlib.sha512}

@@ -97,6 +97,9 @@ class Interaction(Base):
     params: Mapped[str] = mapped_column(Text)  # the validated request, JSON
     login_done: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Password accepted, second factor still to come: whose, and since when (issue 5's TOTP).
+    pending_user_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    pending_since: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 

@@ -38,7 +38,10 @@ class LoginGuard:
         return self.device is not None
 
     async def _refuse(self, scope: str, decision_retry: float) -> None:
-        await events.arecord(self.provider.sessions, "login.throttled", "throttled", dedupe=f"{scope}:{self.ip}:{self.account}",
+        # One row per throttled key and minute (the log gets every one): a flood is not also a
+        # flood of database writes.
+        key = {"ip": self.ip, "account": self.account, "device": self.device or ""}[scope]
+        await events.arecord(self.provider.sessions, "login.throttled", "throttled", dedupe=f"{scope}:{key}",
                              scope=scope, retry_after=round(decision_retry, 1))
         raise Throttled(decision_retry, detail=f"{scope} back-off")
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from idgate import clock
-from idgate.errors import IdgateError, InvalidCredentials, InvalidRequest, TooManyRequests, WeakPassword
+from idgate.errors import InvalidCredentials, InvalidRequest, TooManyRequests, WeakPassword
 from idgate.provider import Provider
 from idgate.server.deps import provider_of
 from idgate.server.endpoints.authorize import start_account_sign_in
@@ -164,5 +164,3 @@ async def logout(request: Request) -> Response:
         await run(sign_out, provider, browser)
     return clear_cookie(render("message.html", title="Signed out", message="You are signed out of idgate."))
 
-
-__all__ = ["router", "IdgateError"]

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from idgate.errors import InsufficientScope, InvalidToken
 from idgate.server.deps import provider_of, verifier_of
+from idgate.server.schemas import ERROR_RESPONSES
 from idgate.services import accounts, admin, events
 from idgate.store import users
 from idgate.store.db import transaction
@@ -33,21 +34,7 @@ MAX_PAGE = 200
 bearer = HTTPBearer(auto_error=False, description="An idgate access token with the 'admin' permission.")
 
 
-class ErrorOut(BaseModel):
-    error: str
-    error_description: str
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "Invalid request"},
-    401: {"model": ErrorOut, "description": "Missing or invalid access token"},
-    403: {"model": ErrorOut, "description": "The token lacks the admin permission"},
-    404: {"model": ErrorOut, "description": "Not found"},
-    409: {"model": ErrorOut, "description": "Conflict"},
-    413: {"model": ErrorOut, "description": "Body too large"},
-}
-
-router = APIRouter(prefix="/admin", tags=["admin"], responses=_ERRORS)
+router = APIRouter(prefix="/admin", tags=["admin"], responses=ERROR_RESPONSES)
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9:._*/-]{1,128}$")]
 Username = Annotated[str, StringConstraints(min_length=1, max_length=64)]

@@ -13,13 +13,15 @@ origin (Chrome applies ``form-action`` to the redirects that follow a form submi
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from idgate import clock, ids
-from idgate.errors import InvalidCredentials, InvalidRequest, TooManyRequests
+from idgate.errors import InvalidCredentials, InvalidRequest, OAuthError, TooManyRequests
+from idgate.mfa import InvalidOtp, MfaRequired
+from idgate.mfa.service import verify_second_factor
 from idgate.provider import Provider
 from idgate.server.deps import provider_of
 from idgate.server.forms import read_params
@@ -37,6 +39,7 @@ from idgate.store.users import UserView
 
 router = APIRouter(include_in_schema=False)
 INTERACTION_TTL = timedelta(minutes=10)
+MFA_WINDOW = 300  # seconds between a right password and its second factor
 MAX_QUERY = 8192
 
 SCOPE_TEXT = {
@@ -152,7 +155,7 @@ def _find_interaction(provider: Provider, browser: Browser | None, interaction_i
         return row
 
 
-def _update_interaction(provider: Provider, interaction_id: str, **values: bool) -> None:
+def _update_interaction(provider: Provider, interaction_id: str, **values: object) -> None:
     with transaction(provider.sessions) as session:
         row = repo.find_interaction(session, ids.token_hash(interaction_id))
         if row is not None:
@@ -179,8 +182,23 @@ def _login_page(req: AuthRequest | None, client: ClientView | None, browser: Bro
                   username=username or (req.login_hint if req else "") or "", error=error)
 
 
+def _otp_page(req: AuthRequest | None, client: ClientView | None, browser: Browser, interaction_id: str, *,
+              error: str | None = None, status: int = 200) -> Response:
+    targets = (req.redirect_uri,) if req else ()
+    return render("otp.html", status=status, browser=browser, form_targets=targets, title="Two-step verification",
+                  action=f"/interaction/{interaction_id}/otp", client_name=client.name if client else None, error=error)
+
+
+def _mfa_pending(row: Interaction) -> bool:
+    return row.pending_user_id is not None and clock.now() - (row.pending_since or 0) <= MFA_WINDOW
+
+
 async def _resume(provider: Provider, browser: Browser, interaction_id: str) -> Response:
     row = await run(_find_interaction, provider, browser, interaction_id)
+    if _mfa_pending(row):
+        req = AuthRequest.from_json(row.params) if row.kind == "authorize" else None
+        client = await run(find_client, provider.sessions, req.client_id) if req else None
+        return _otp_page(req, client, browser, interaction_id)
     user = await run(flow.load_user, provider, browser.user_id)
     if row.kind == "account":
         if user is None:
@@ -208,8 +226,6 @@ async def _resume(provider: Provider, browser: Browser, interaction_id: str) -> 
 
 
 def _host(uri: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(uri)
     return parts.netloc or f"{parts.scheme}:"
 
@@ -246,18 +262,70 @@ async def interaction_login(request: Request, interaction_id: str) -> Response:
                            error="Enter your username and your password.")
     try:
         user = await authenticate(provider, username, password)
+    except MfaRequired as exc:
+        # Password right, second factor next (issue 5); the password is not asked for again.
+        pending = exc.user_id
+        await run(lambda: _update_interaction(provider, interaction_id, pending_user_id=pending,
+                                              pending_since=clock.now()))
+        return _otp_page(req, client, browser, interaction_id)
     except InvalidCredentials:
         # One message for unknown user, wrong password and disabled account.
         return _login_page(req, client, browser, interaction_id, username=username, status=401,
                            error="The username or password is incorrect.")
     except TooManyRequests as exc:
-        response = _login_page(req, client, browser, interaction_id, username=username, status=429,
-                               error="Too many attempts. Wait a moment, then try again.")
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
-    fresh = await run(sign_in, provider, request, browser, user.id, clock.now(), "pwd")
-    await run(lambda: _update_interaction(provider, interaction_id, login_done=True))
+        return _retry_later(_login_page(req, client, browser, interaction_id, username=username, status=429,
+                                        error="Too many attempts. Wait a moment, then try again."), exc)
+    except OAuthError as exc:  # locked account, second factor to set up first: their own words
+        return _login_page(req, client, browser, interaction_id, username=username, status=exc.status_code,
+                           error=exc.description)
+    return await _signed_in(provider, request, browser, interaction_id, user.id, "pwd")
+
+
+def _retry_later(response: Response, exc: TooManyRequests) -> Response:
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+async def _signed_in(provider: Provider, request: Request, browser: Browser, interaction_id: str, user_id: str,
+                     amr: str) -> Response:
+    fresh = await run(sign_in, provider, request, browser, user_id, clock.now(), amr)
+    await run(lambda: _update_interaction(provider, interaction_id, login_done=True, pending_user_id=None,
+                                          pending_since=None))
     return set_cookie(RedirectResponse(f"/interaction/{interaction_id}", status_code=303), fresh)
+
+
+@router.post("/interaction/{interaction_id}/otp")
+async def interaction_otp(request: Request, interaction_id: str) -> Response:
+    provider = provider_of(request)
+    browser = await run(load_browser, provider, request)
+    try:
+        params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
+        row = await run(_find_interaction, provider, browser, interaction_id)
+        check_csrf(browser, params.get("csrf_token"))
+    except (PageError, CsrfError, InvalidRequest) as exc:
+        return error_page(exc, browser=browser)
+    assert browser is not None
+    req = AuthRequest.from_json(row.params) if row.kind == "authorize" else None
+    client = await run(find_client, provider.sessions, req.client_id) if req else None
+    if not _mfa_pending(row) or row.pending_user_id is None:
+        return _login_page(req, client, browser, interaction_id, status=400,
+                           error="That took too long. Sign in again.")
+    user_id = row.pending_user_id
+    try:
+        await run(verify_second_factor, provider, user_id, (params.get("otp") or "")[:32])
+    except InvalidOtp:
+        return _otp_page(req, client, browser, interaction_id, status=401,
+                         error="That code is not right. Enter the current code from your app.")
+    except TooManyRequests as exc:
+        return _retry_later(_otp_page(req, client, browser, interaction_id, status=429,
+                                      error="Too many attempts. Wait a moment, then try again."), exc)
+    except OAuthError as exc:
+        await run(lambda: _update_interaction(provider, interaction_id, pending_user_id=None, pending_since=None))
+        return _login_page(req, client, browser, interaction_id, status=exc.status_code, error=exc.description)
+    if await run(flow.load_user, provider, user_id) is None:
+        return _login_page(req, client, browser, interaction_id, status=401,
+                           error="The username or password is incorrect.")
+    return await _signed_in(provider, request, browser, interaction_id, user_id, "pwd otp")
 
 
 @router.post("/interaction/{interaction_id}/consent")

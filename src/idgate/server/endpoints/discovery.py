@@ -38,7 +38,7 @@ def metadata(settings: Settings, alg: str) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
                                                           "private_key_jwt"],
         "introspection_endpoint_auth_signing_alg_values_supported": list(ASYMMETRIC_ALGS),
-        "acr_values_supported": ["1"],
+        "acr_values_supported": ["1", "2"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

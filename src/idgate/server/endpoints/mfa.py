@@ -23,17 +23,12 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from idgate.errors import InvalidToken
 from idgate.mfa import service as mfa
 from idgate.server.deps import provider_of, verifier_of
-from idgate.server.endpoints.admin import ErrorOut
+from idgate.server.schemas import ERROR_RESPONSES
 from idgate.store import users
 from idgate.store.db import transaction
 
 bearer = HTTPBearer(auto_error=False, description="The user's idgate access token.")
-router = APIRouter(prefix="/mfa", tags=["mfa"], responses={
-    400: {"model": ErrorOut, "description": "Invalid request"},
-    401: {"model": ErrorOut, "description": "Missing or invalid token, or a wrong one-time code"},
-    409: {"model": ErrorOut, "description": "A factor is already active"},
-    429: {"model": ErrorOut, "description": "Too many wrong codes; see Retry-After"},
-})
+router = APIRouter(prefix="/mfa", tags=["mfa"], responses=ERROR_RESPONSES)
 
 
 class OtpBody(BaseModel):

@@ -92,6 +92,8 @@ def upgrade() -> None:
         sa.Column('params', sa.Text(), nullable=False),
         sa.Column('login_done', sa.Boolean(), nullable=False),
         sa.Column('consent_done', sa.Boolean(), nullable=False),
+        sa.Column('pending_user_id', sa.String(length=64), nullable=True),
+        sa.Column('pending_since', sa.Integer(), nullable=True),
         sa.Column('created_at', _TS, nullable=False),
         sa.Column('expires_at', _TS, nullable=False),
         sa.PrimaryKeyConstraint('id_hash'),

@@ -1,0 +1,98 @@
+"""Structured logs: one JSON object per line on stderr, the request id on every line.
+
+``RequestContextMiddleware`` binds the request id (taken from a well-formed ``X-Request-ID`` or
+made fresh) in :data:`request_id_var` for the whole request, so every logger (access, errors,
+security events, throttle) writes it without being handed it; anyio's worker threads copy the
+context, so lines written from them carry it too. A message that is itself a JSON object (the
+access log and security events are) is merged into the line instead of being quoted.
+
+When stderr is a terminal the same fields are printed for a human: ``12:03:04 INFO events
+[4f1c..] login.success actor=... ``. Messages are written by idgate's own code, which never puts a
+password, token or secret in one (events refuse detail keys that look like one); the formatter
+adds nothing but time, level, logger and request id.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+from typing import Any, TextIO
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("idgate_request_id", default=None)
+
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+def _payload(record: logging.LogRecord) -> dict[str, Any]:
+    message = record.getMessage()
+    fields: dict[str, Any] = {}
+    if message.startswith("{") and message.endswith("}"):
+        try:
+            parsed = json.loads(message)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            fields = parsed
+    if not fields:
+        fields = {"msg": message}
+    extra = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+    for key, value in extra.items():
+        fields.setdefault(key, value if isinstance(value, (str, int, float, bool, type(None))) else str(value))
+    if not fields.get("request_id"):
+        rid = request_id_var.get()
+        if rid:
+            fields["request_id"] = rid
+    return fields
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts": ..., "level": ..., "logger": ..., "request_id": ..., <fields>}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        for key, value in _payload(record).items():
+            line.setdefault(key, value)
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, separators=(",", ":"))
+
+
+class HumanFormatter(logging.Formatter):
+    """The same fields for a person at a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = _payload(record)
+        rid = fields.pop("request_id", None)
+        head = fields.pop("event", None) or fields.pop("msg", "")
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        name = record.name.removeprefix("idgate.")
+        rest = " ".join(f"{k}={json.dumps(v, default=str) if not isinstance(v, str) else v}"
+                        for k, v in fields.items() if v not in (None, {}, []))
+        text = f"{stamp} {record.levelname:<7} {name:<8} [{(rid or '-')[:12]}] {head} {rest}".rstrip()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def configure(log_format: str = "auto", stream: TextIO | None = None, level: int = logging.INFO) -> None:
+    """Send idgate's and uvicorn's loggers to ``stream`` (stderr) in one format."""
+    stream = stream or sys.stderr
+    human = log_format == "text" or (log_format == "auto" and stream.isatty())
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(HumanFormatter() if human else JsonFormatter())
+    for name, lvl in (("idgate", level), ("uvicorn", logging.WARNING), ("uvicorn.error", logging.WARNING)):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler] if name != "uvicorn.error" else []
+        logger.setLevel(lvl)
+        logger.propagate = name == "uvicorn.error"
+    access = logging.getLogger("uvicorn.access")  # idgate writes its own access log (no query strings)
+    access.handlers[:] = []
+    access.propagate = False
+    access.disabled = True

@@ -1,0 +1,208 @@
+"""Prometheus metrics (prometheus-client): what the server is doing, for operators only.
+
+``GET /metrics`` is **not public**. It answers only with ``Authorization: Bearer <metrics_token>``
+(config ``metrics_token``, at least 32 characters, compared in constant time) and 404 when no
+token is configured, so a default install shows nothing. It is served on the normal HTTPS port,
+so the token never crosses a network in clear. (A separate loopback-only port was the other
+option; a bearer token works the same behind a load balancer, in containers and with
+``--workers N``, where a per-process port would show one worker only.)
+
+Exported series (all names start with ``idgate_``):
+
+=====================================  =================================================
+``http_requests_total``                requests by ``route`` (template, e.g. ``/token``), ``method``, ``status``
+``http_request_duration_seconds``      latency histogram by ``route`` and ``method``
+``logins_total``                       ``outcome``: success, failure, locked, throttled, mfa_required
+``tokens_issued_total``                by ``grant`` (password, authorization_code...)
+``tokens_refreshed_total``             successful refresh-token rotations
+``tokens_revoked_total``               by ``type``: refresh_token, access_token, family_reuse
+``throttled_requests_total``           by ``endpoint``: login, token, mfa
+``hash_queue_depth``                   password checks waiting for a hashing thread
+=====================================  =================================================
+
+Login and token counters are derived from the security events (``idgate.events``), so they
+count exactly what the audit trail records. Route labels are templates, never raw paths, so a
+scanner cannot grow the number of series; unknown paths are counted as ``other``.
+
+With ``idgate serve --workers N`` every worker writes its values to files in
+``PROMETHEUS_MULTIPROC_DIR`` (made by ``serve``) and a scrape of any worker reports the sum
+of all of them (prometheus-client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from idgate.provider import Provider
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LOGIN_OUTCOMES = {"login.success": "success", "login.throttled": "throttled", "login.mfa_required": "mfa_required"}
+_THROTTLED = {"login.throttled": "login", "token.throttled": "token", "mfa.throttled": "mfa"}
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
+class Metrics:
+    """One set of series per app (a private registry, so tests can build many apps)."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._provider = weakref.ref(provider)
+        reg = self.registry
+        self.requests = Counter("idgate_http_requests_total", "HTTP requests by route template, method and status.",
+                                ("route", "method", "status"), registry=reg)
+        self.latency = Histogram("idgate_http_request_duration_seconds", "Time to the end of the response.",
+                                 ("route", "method"), buckets=BUCKETS, registry=reg)
+        self.logins = Counter("idgate_logins_total", "Password logins by outcome.", ("outcome",), registry=reg)
+        self.issued = Counter("idgate_tokens_issued_total", "Token grants started (a new login or code exchange).",
+                              ("grant",), registry=reg)
+        self.refreshed = Counter("idgate_tokens_refreshed_total", "Refresh tokens rotated.", registry=reg)
+        self.revoked = Counter("idgate_tokens_revoked_total", "Tokens revoked, by type.", ("type",), registry=reg)
+        self.throttled = Counter("idgate_throttled_requests_total", "Requests refused by the throttle (429).",
+                                 ("endpoint",), registry=reg)
+        self.queue = Gauge("idgate_hash_queue_depth", "Password checks waiting for a hashing thread.",
+                           registry=reg, multiprocess_mode="livesum")
+        if not multiprocess():
+            self.queue.set_function(self.queue_depth)
+        _EVENT_SINKS.add(self)
+
+    def queue_depth(self) -> float:
+        provider = self._provider()
+        if provider is None or "hash_pool" not in provider.__dict__:
+            return 0.0
+        return float(provider.hash_pool.queue_depth)
+
+    def observe_event(self, kind: str, outcome: str, detail: dict[str, Any]) -> None:
+        if kind in _LOGIN_OUTCOMES:
+            self.logins.labels(_LOGIN_OUTCOMES[kind]).inc()
+        elif kind == "login.failure":
+            self.logins.labels("locked" if outcome == "locked" else "failure").inc()
+        elif kind == "token.issued":
+            self.issued.labels(str(detail.get("grant") or "other")[:32]).inc()
+        elif kind == "token.refreshed":
+            self.refreshed.inc()
+        elif kind == "token.revoked":
+            self.revoked.labels(str(detail.get("type") or "other")[:32]).inc()
+        elif kind in ("token.refresh_reuse", "refresh_token_reuse"):
+            self.revoked.labels("family_reuse").inc()
+        if kind in _THROTTLED:
+            self.throttled.labels(_THROTTLED[kind]).inc()
+
+    def render(self) -> bytes:
+        if not multiprocess():
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess as mp
+
+        self.queue.set(self.queue_depth())
+        merged = CollectorRegistry()
+        mp.MultiProcessCollector(merged)
+        return generate_latest(merged)
+
+
+_EVENT_SINKS: weakref.WeakSet[Metrics] = weakref.WeakSet()
+
+
+class _EventCounter(logging.Handler):
+    """Turns each security-event log line into counter increments (never stores the line)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not _EVENT_SINKS:
+            return
+        try:
+            line = json.loads(record.getMessage())
+            kind, outcome = str(line.get("event", "")), str(line.get("outcome", ""))
+            detail = line.get("detail") if isinstance(line.get("detail"), dict) else {}
+        except (ValueError, TypeError, AttributeError):
+            return
+        for sink in list(_EVENT_SINKS):
+            sink.observe_event(kind, outcome, detail)
+
+
+_EVENT_HANDLER = _EventCounter(level=logging.INFO)
+
+
+def _attach_event_handler() -> None:
+    events_log = logging.getLogger("idgate.events")
+    if _EVENT_HANDLER not in events_log.handlers:
+        events_log.addHandler(_EVENT_HANDLER)
+    if events_log.getEffectiveLevel() > logging.INFO:
+        events_log.setLevel(logging.INFO)  # events are counted even when not printed
+
+
+class MetricsMiddleware:
+    """Pure ASGI: counts and times every HTTP request by route template and status."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, static_paths: frozenset[str] = frozenset()) -> None:
+        self.app, self.metrics, self.static_paths = app, metrics, static_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None)
+            if template is None:
+                template = scope["path"] if scope["path"] in self.static_paths else "other"
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.metrics.requests.labels(template, method, str(status)).inc()
+            self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)
+            if multiprocess():
+                self.metrics.queue.set(self.metrics.queue_depth())
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics_endpoint(request: Request) -> Response:
+    provider = request.app.state.provider
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    expected = provider.settings.metrics_token
+    if metrics is None or not expected:
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
+    scheme, _, presented = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), str(expected).encode()):
+        return JSONResponse({"error": "invalid_token"}, status_code=401,
+                            headers={"WWW-Authenticate": 'Bearer realm="idgate-metrics", error="invalid_token"'})
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def install(app: Any, provider: Provider) -> Metrics:
+    """Create the series, the ``/metrics`` route and the middleware (call before the outer
+    middleware is added, so request ids and security headers wrap it)."""
+    metrics = Metrics(provider)
+    app.state.metrics = metrics
+    app.include_router(router)
+    _attach_event_handler()
+    static = frozenset(getattr(r, "path", "") for r in app.routes if "{" not in getattr(r, "path", "{"))
+    app.add_middleware(MetricsMiddleware, metrics=metrics, static_paths=static)
+    return metrics

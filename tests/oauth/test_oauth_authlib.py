@@ -1,0 +1,137 @@
+"""Authlib's OAuth 2.0 client (PyPI ``authlib``) against a real `idgate serve` over HTTPS:
+discovery, authorization code + PKCE S256 with the login form submitted, code exchange with
+client_secret_basic, ID token validation, userinfo, refresh, introspection, RP-initiated
+logout; a tampered ``state`` is caught; private_key_jwt and client_credentials."""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt as pyjwt
+import pytest
+
+from idgate.services.clients import ClientSpec
+from idgate.services.oidc import half_hash
+
+from oauth_live import LOGOUT, REDIRECT, browser_sign_in, live, register_client
+from oauth_support import query_of
+from support import GOOD_PASSWORD, LiveServer
+
+pytestmark = [
+    pytest.mark.slow,
+    # Authlib >= 1.7 warns that plain httpx is deprecated in favour of httpx2.
+    pytest.mark.filterwarnings("ignore:The httpx module is deprecated"),
+]
+
+
+def _validate_id_token(server: LiveServer, meta: dict[str, Any], token: dict[str, Any], nonce: str) -> dict[str, Any]:
+    ctx = ssl.create_default_context(cafile=str(server.deployment.ca))
+    key = pyjwt.PyJWKClient(meta["jwks_uri"], ssl_context=ctx).get_signing_key_from_jwt(token["id_token"])
+    claims = pyjwt.decode(token["id_token"], key.key, algorithms=meta["id_token_signing_alg_values_supported"],
+                          audience="rp", issuer=meta["issuer"],
+                          options={"require": ["exp", "iat", "sub", "auth_time", "nonce", "at_hash"]})
+    assert pyjwt.get_unverified_header(token["id_token"])["typ"] == "JWT"
+    assert claims["nonce"] == nonce and claims["azp"] == "rp" and claims["amr"] == ["pwd"] and claims["acr"] == "1"
+    assert claims["at_hash"] == half_hash(token["access_token"], key.algorithm_name)
+    assert abs(claims["auth_time"] - time.time()) < 120
+    return claims
+
+
+def test_authlib_code_flow_end_to_end(tmp_path: Path) -> None:
+    from authlib.common.security import generate_token
+    from authlib.oauth2.rfc6749.errors import MismatchingStateException as MismatchingStateError
+    from authlib.integrations.httpx_client import OAuth2Client
+
+    with live(tmp_path / "data") as server, contextlib.ExitStack() as stack:
+        secret = register_client(server.deployment, ClientSpec(
+            client_id="rp", name="Relying Party", redirect_uris=[REDIRECT], post_logout_redirect_uris=[LOGOUT],
+            scopes=["openid profile email things:read"], introspect=True))
+        verify = ssl.create_default_context(cafile=str(server.deployment.ca))
+        meta = httpx.get(server.url + "/.well-known/openid-configuration", verify=verify).json()
+        assert {"authorization_code", "refresh_token"} <= set(meta["grant_types_supported"])
+        assert meta["code_challenge_methods_supported"] == ["S256"]
+
+        client = OAuth2Client("rp", secret, scope="openid profile email", redirect_uri=REDIRECT,
+                              code_challenge_method="S256", token_endpoint_auth_method="client_secret_basic",
+                              verify=verify)
+        stack.enter_context(client)
+        verifier, nonce = generate_token(48), generate_token(20)
+        url, state = client.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier,
+                                                     nonce=nonce)
+        arrived = browser_sign_in(server, url)
+        assert query_of(arrived)["iss"] == meta["issuer"]  # RFC 9207
+
+        # A tampered state is caught by the client before the code is spent.
+        tampered = arrived.replace(f"state={state}", "state=forged")
+        with pytest.raises(MismatchingStateError):
+            client.fetch_token(meta["token_endpoint"], authorization_response=tampered, state=state,
+                               code_verifier=verifier)
+
+        token = client.fetch_token(meta["token_endpoint"], authorization_response=arrived, state=state,
+                                   code_verifier=verifier)
+        claims = _validate_id_token(server, meta, token, nonce)
+        info = client.get(meta["userinfo_endpoint"]).json()
+        assert info == {"sub": claims["sub"], "preferred_username": "alice", "name": "Alice Liddell",
+                        "email": "alice@example.com", "email_verified": False}
+
+        introspected = client.post(meta["introspection_endpoint"], data={"token": token["access_token"]},
+                                   auth=("rp", secret)).json()
+        assert introspected["active"] is True and introspected["client_id"] == "rp"
+        assert introspected["sub"] == claims["sub"]
+        # An ID token is not an access token: inactive at introspection, 401 at userinfo.
+        assert client.post(meta["introspection_endpoint"], data={"token": token["id_token"]},
+                           auth=("rp", secret)).json() == {"active": False}
+        assert httpx.get(meta["userinfo_endpoint"], verify=verify,
+                         headers={"Authorization": f"Bearer {token['id_token']}"}).status_code == 401
+
+        old_refresh = token["refresh_token"]
+        refreshed = client.refresh_token(meta["token_endpoint"])
+        assert refreshed["refresh_token"] != old_refresh and refreshed["access_token"] != token["access_token"]
+        assert client.get(meta["userinfo_endpoint"]).status_code == 200
+
+        # RP-initiated logout with the ID token as hint: straight back to the registered URI.
+        with server.client(follow_redirects=False) as browser:
+            bye = browser.get(meta["end_session_endpoint"], params={
+                "id_token_hint": token["id_token"], "post_logout_redirect_uri": LOGOUT, "state": "s-out"})
+            assert bye.status_code == 303 and bye.headers["location"] == LOGOUT + "?state=s-out"
+            unregistered = browser.get(meta["end_session_endpoint"], params={
+                "id_token_hint": token["id_token"], "post_logout_redirect_uri": "https://evil.example/"})
+            assert unregistered.status_code == 400 and "location" not in unregistered.headers
+        assert server.logs().count(GOOD_PASSWORD) == 0 and secret not in server.logs()
+
+
+def test_authlib_private_key_jwt_and_client_credentials(tmp_path: Path) -> None:
+    from authlib.integrations.httpx_client import OAuth2Client
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+    from joserfc.jwk import ECKey
+
+    key = ECKey.generate_key("P-256", private=True)
+    public = {**key.as_dict(private=False), "kid": "k1", "alg": "ES256", "use": "sig"}
+    with live(tmp_path / "data") as server:
+        register_client(server.deployment, ClientSpec(
+            client_id="svc-jwt", grant_types=["client_credentials"], scopes=["things:read"],
+            auth_method="private_key_jwt", jwks={"keys": [public]}))
+        secret = register_client(server.deployment, ClientSpec(
+            client_id="svc", grant_types=["client_credentials"], scopes=["things:read"]))
+        verify = ssl.create_default_context(cafile=str(server.deployment.ca))
+        meta = httpx.get(server.url + "/.well-known/openid-configuration", verify=verify).json()
+        token_endpoint = meta["token_endpoint"]
+
+        with OAuth2Client("svc-jwt", key, token_endpoint_auth_method="private_key_jwt", scope="things:read",
+                          verify=verify) as client:
+            client.register_client_auth_method(PrivateKeyJWT(token_endpoint, headers={"kid": "k1"}, alg="ES256"))
+            token = client.fetch_token(token_endpoint, grant_type="client_credentials")
+        claims = pyjwt.decode(token["access_token"], options={"verify_signature": False})
+        assert claims["sub"] == "svc-jwt" and claims["client_id"] == "svc-jwt" and claims["scope"] == "things:read"
+        assert not {"preferred_username", "roles", "permissions", "email", "name"} & set(claims)
+
+        with OAuth2Client("svc", secret, token_endpoint_auth_method="client_secret_post", verify=verify) as basic:
+            token = basic.fetch_token(token_endpoint, grant_type="client_credentials")
+        assert pyjwt.get_unverified_header(token["access_token"])["typ"] == "at+jwt"
+        assert httpx.post(token_endpoint, verify=verify, data={"grant_type": "client_credentials"},
+                          auth=("svc", "igs_wrong")).status_code == 401

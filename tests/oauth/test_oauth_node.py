@@ -1,0 +1,74 @@
+"""node's openid-client (npm, installed into a temporary folder) against a real `idgate serve`:
+discovery, the login form, code exchange with PKCE, ID token validation (signature, iss, aud,
+nonce, iss in the authorization response), userinfo, refresh, RP-initiated logout."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from idgate.services.clients import ClientSpec
+
+from oauth_live import LOGOUT, REDIRECT, browser_sign_in, live, register_client
+
+pytestmark = [pytest.mark.node, pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore:The httpx module is deprecated")]
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def node_rp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.skip("node and npm are needed for the openid-client test (apt-get install nodejs npm)")
+    folder = tmp_path_factory.mktemp("openid-client")
+    (folder / "package.json").write_text(json.dumps({"name": "rp", "private": True, "type": "module"}))
+    proc = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error", "openid-client@6"],
+                          cwd=folder, capture_output=True, text=True, timeout=240)
+    if proc.returncode != 0:
+        pytest.skip(f"npm install openid-client failed (registry unreachable?): {proc.stderr[-500:]}")
+    shutil.copy(HERE / "oidc_rp.mjs", folder / "rp.mjs")
+    return folder
+
+
+def test_openid_client_code_flow(node_rp: Path, tmp_path: Path) -> None:
+    with live(tmp_path / "data") as server:
+        secret = register_client(server.deployment, ClientSpec(
+            client_id="node-rp", name="Node RP", redirect_uris=[REDIRECT], post_logout_redirect_uris=[LOGOUT],
+            scopes=["openid profile email"], auth_method="client_secret_post"))
+        assert secret
+        env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(server.deployment.ca)}
+        proc = subprocess.Popen(["node", "rp.mjs", server.url, "node-rp", secret, REDIRECT, LOGOUT], cwd=node_rp,
+                                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            assert proc.stdout is not None and proc.stdin is not None
+            first = proc.stdout.readline()
+            assert first, proc.stderr.read() if proc.stderr else ""
+            start = json.loads(first)
+            arrived = browser_sign_in(server, start["url"])
+            proc.stdin.write(arrived + "\n")
+            proc.stdin.flush()
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 0, err
+        result = json.loads(out.strip().splitlines()[-1])
+        claims = result["claims"]
+        assert claims["iss"] == server.url and claims["aud"] == "node-rp" and claims["amr"] == ["pwd"]
+        assert result["userinfo"]["sub"] == claims["sub"] and result["userinfo"]["email"] == "alice@example.com"
+        assert result["refreshed"] is True and set(result["scope"].split()) == {"openid", "profile", "email"}
+        with server.client(follow_redirects=False) as browser:
+            bye = browser.get(result["logout"])
+            assert bye.status_code == 303 and bye.headers["location"] == LOGOUT + "?state=bye-state"
+            # The RP's refresh token is worthless to anyone without the RP's credentials.
+            stolen = browser.post("/token", data={"grant_type": "refresh_token",
+                                                  "refresh_token": result["refresh_token"]})
+            assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"

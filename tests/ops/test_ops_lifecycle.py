@@ -1,0 +1,104 @@
+"""`idgate serve --workers N` and graceful shutdown on SIGTERM: in-flight requests finish."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from idgate.services import accounts
+
+from ops_support import in_parallel, provider_of
+from support import GOOD_PASSWORD, LiveServer, init_deployment_fast, start_server, stop_server
+
+pytestmark = pytest.mark.slow
+METRICS_TOKEN = "ops-" + "k" * 40
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _in_flight_then_sigterm(server: LiveServer, n: int) -> list[int]:
+    """Send n slow logins (one hashing thread), SIGTERM while they are queued, collect the answers."""
+    clients = [server.client() for _ in range(n)]
+    for c in clients:
+        c.get("/healthz")  # connections open before the signal, as a load balancer's would be
+    def one(c: httpx.Client) -> int:
+        try:
+            return c.post("/login", json={"username": "alice", "password": GOOD_PASSWORD}).status_code
+        except httpx.TransportError as exc:
+            return -1 if "refused" in str(exc).lower() else -2
+
+    def terminate() -> int:
+        time.sleep(0.3)  # the logins are in the server now, waiting for the hashing thread
+        os.kill(server.process.pid, signal.SIGTERM)
+        return 0
+
+    try:
+        results = in_parallel(terminate, *[lambda c=c: one(c) for c in clients])
+    finally:
+        for c in clients:
+            c.close()
+    return results[1:]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_finishes_in_flight_requests(tmp_path: Path, workers: int) -> None:
+    dep = init_deployment_fast(tmp_path / "data")
+    with provider_of(dep) as p:
+        accounts.add_user(p.sessions, "alice", GOOD_PASSWORD)
+    server = start_server(dep, "--workers", str(workers), env={"IDGATE_HASH_WORKERS": "1",
+                                                                "IDGATE_THROTTLE_IP_FREE": "1000",
+                                                                "IDGATE_THROTTLE_ACCOUNT_FREE": "1000"})
+    try:
+        codes = _in_flight_then_sigterm(server, 12)
+        assert codes == [200] * 12, codes
+        assert server.process.wait(timeout=20) == 0
+        with socket.socket() as s:  # closed: nothing listens any more
+            assert s.connect_ex(("127.0.0.1", int(server.url.rsplit(":", 1)[1]))) != 0
+    finally:
+        if server.process.poll() is None:
+            stop_server(server)
+    logs = server.logs()
+    assert "Traceback" not in logs and GOOD_PASSWORD not in logs
+
+
+def test_workers_share_the_port_database_and_metrics(tmp_path: Path) -> None:
+    dep = init_deployment_fast(tmp_path / "data")
+    with provider_of(dep) as p:
+        accounts.add_user(p.sessions, "alice", GOOD_PASSWORD)
+    server = start_server(dep, "--workers", "2", env={"IDGATE_METRICS_TOKEN": METRICS_TOKEN})
+    try:
+        assert len(_children(server.process.pid)) >= 2  # the supervisor and its worker processes
+        n = 40
+        clients = [server.client() for _ in range(4)]
+        try:
+            tokens = [c.post("/login", json={"username": "alice", "password": GOOD_PASSWORD}) for c in clients]
+            assert all(t.status_code == 200 for t in tokens)
+            # a refresh token spent on one worker is spent on all of them
+            first = tokens[0].json()["refresh_token"]
+            spent = [c.post("/token", data={"grant_type": "refresh_token", "refresh_token": first}).status_code
+                     for c in clients[:2]]
+            assert sorted(spent) == [200, 400]
+            for i in range(n):
+                clients[i % 4].get("/jwks.json")
+        finally:
+            for c in clients:
+                c.close()
+        # every scrape, whichever worker answers it, counts the requests of all workers
+        with server.client() as c:
+            scrapes = [c.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) for _ in range(2)]
+        for scrape in scrapes:
+            assert scrape.status_code == 200
+            jwks = [line for line in scrape.text.splitlines()
+                    if line.startswith("idgate_http_requests_total{") and 'route="/jwks.json"' in line]
+            assert sum(float(line.rsplit(" ", 1)[1]) for line in jwks) == n, jwks
+    finally:
+        stop_server(server)
