@@ -17,11 +17,12 @@ from typing import Any
 
 from idgate.errors import ConfigError, InvalidToken
 from idgate.jose.pubkeys import VerifyKey, load_jwks
-from idgate.rs.fetch import DEFAULT_MAX_AGE, FetchError, discover_jwks_uri, get_json, tls_context
+from idgate.rs.fetch import FetchError, discover_jwks_uri, get_json, tls_context
 
 log = logging.getLogger("idgate.rs")
 
 JwksProvider = Callable[[], Mapping[str, Any]]
+PROVIDER_MAX_AGE = 1
 
 
 class KeySource:
@@ -104,7 +105,9 @@ class KeySource:
                 jwks = self._provider()
             except Exception as exc:  # the provider is the application's code: contain it
                 raise FetchError(f"JWKS provider failed: {exc!r}") from exc
-            return jwks, DEFAULT_MAX_AGE
+            # In-process providers are cheap to call; re-reading each second means a revoked or
+            # retired key stops verifying within a second, not after a JWKS max-age.
+            return jwks, PROVIDER_MAX_AGE
         if self._tls is None:  # pragma: no cover - set in __init__ for every remote source
             raise FetchError("no TLS context")
         if self._jwks_uri is None:

@@ -129,6 +129,8 @@ class KeyRingCache:
             if self._ring is not None and time.monotonic() - self._checked < self._interval:
                 return self._ring
             with transaction(self._sessions) as session:
+                # Retirement is due by time alone, so check it here too (a few rows at most).
+                key_rows.retire_due(session, utcnow())
                 fp = _fingerprint(session)
             if self._ring is None or fp != self._fp:
                 self._ring = load_keyring(self._sessions, self._kek)
