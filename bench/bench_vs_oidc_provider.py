@@ -52,6 +52,7 @@ const provider = new Provider(`https://localhost:${port}`, {
   clients: [{
     client_id: 'bench', client_secret: secret, grant_types: ['client_credentials'],
     response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic',
+    id_token_signed_response_alg: 'ES256',
   }],
   jwks: { keys: [JSON.parse(fs.readFileSync(jwkFile, 'utf8'))] },
   cookies: { keys: [secret] },

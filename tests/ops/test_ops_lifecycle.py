@@ -60,7 +60,7 @@ def test_sigterm_finishes_in_flight_requests(tmp_path: Path, workers: int) -> No
     try:
         codes = _in_flight_then_sigterm(server, 12)
         assert codes == [200] * 12, codes
-        assert server.process.wait(timeout=20) == 0
+        assert server.process.wait(timeout=20) == 0, server.logs()[-3000:]
         with socket.socket() as s:  # closed: nothing listens any more
             assert s.connect_ex(("127.0.0.1", int(server.url.rsplit(":", 1)[1]))) != 0
     finally:

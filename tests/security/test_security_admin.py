@@ -60,6 +60,8 @@ def test_users_crud_and_pagination(admin: tuple[TestClient, dict[str, str]]) -> 
     assert c.post("/admin/users", headers=h, json={"username": "user3", "password": GOOD_PASSWORD}).status_code == 409
     assert c.delete("/admin/users/user3", headers=h).status_code == 204
     assert c.get("/admin/users/user3", headers=h).status_code == 404
+    assert c.delete("/admin/users/admin", headers=h).status_code == 409  # not yourself
+    assert c.patch("/admin/users/Admin", headers=h, json={"disabled": True}).status_code == 409
 
 
 @pytest.mark.parametrize("body", [

@@ -92,12 +92,23 @@ def redis_url() -> str:
 
 @pytest.mark.redis
 def test_redis_store_backoff_and_atomicity(redis_url: str) -> None:
-    store = RedisStore(redis_url, prefix=f"idgate-test:{secrets.token_hex(4)}:")
+    prefix = f"idgate-test:{secrets.token_hex(4)}:"
+    store = RedisStore(redis_url, prefix=prefix)
     try:
         _check_backoff(store)
         _check_atomic(store)
     finally:
         store.close()
+        _drop_keys(redis_url, prefix)
+
+
+def _drop_keys(redis_url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(prefix + "*"):
+        client.delete(key)
+    client.close()
 
 
 # --- login -------------------------------------------------------------------------------
@@ -277,11 +288,14 @@ def test_limits_hold_across_two_replicas_sharing_redis(redis_url: str, sec_deplo
             assert Throttle.key(ACCOUNT, "alice")  # keys are digests, never the name
             import redis
 
-            keys = redis.Redis.from_url(redis_url).keys(prefix + "*")
+            client = redis.Redis.from_url(redis_url)
+            keys = client.keys(prefix + "*")
+            client.close()
             assert keys and all(b"alice" not in k for k in keys)
     finally:
         for e in envs:
             e.provider.close()
+        _drop_keys(redis_url, prefix)
 
 
 def test_serve_refuses_to_start_with_an_unreachable_redis(sec_deployment) -> None:

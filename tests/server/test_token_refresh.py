@@ -116,3 +116,18 @@ def test_logout_ends_the_session(client: TestClient) -> None:
     assert _refresh(client, body["refresh_token"]).status_code == 400
     assert client.get("/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}).status_code == 401
     assert _refresh(client, other["refresh_token"]).status_code == 200  # other sessions live on
+
+
+def test_revocation_is_bound_to_the_caller(client: TestClient, provider: Provider) -> None:
+    """RFC 7009 §2.1: a caller may revoke only tokens issued to it."""
+    from idgate.services.clients import ClientSpec, add_client
+
+    _view, secret = add_client(provider.sessions, ClientSpec(client_id="batch", grant_types=["client_credentials"]))
+    body = login(client).json()  # first-party tokens
+    for token in (body["refresh_token"], body["access_token"]):
+        reply = client.post("/revoke", data={"token": token}, auth=("batch", secret or ""))
+        assert reply.status_code == 200  # §2.2: 200 whatever the token...
+    assert _refresh(client, body["refresh_token"]).status_code == 200  # ...but another client's stay valid
+    assert client.get("/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}).status_code == 200
+    wrong = client.post("/revoke", data={"token": body["refresh_token"]}, auth=("batch", "not the secret"))
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"

@@ -71,7 +71,9 @@ def serve_command(
         provider.close()
         typer.echo(f"idgate {settings.issuer} listening on https://{settings.host}:{settings.port} "
                    f"with {settings.workers} workers", err=True)
-        run_workers(data, overrides, {"access_log": False, "log_level": "warning", "log_config": None})
+        code = run_workers(data, overrides, {"access_log": False, "log_level": "warning", "log_config": None})
+        if code:
+            raise typer.Exit(code)
         return
     app = create_app(provider)
     scheme = "http" if settings.insecure_http else "https"

@@ -7,20 +7,29 @@ JSON). Each worker loads them with the same precedence as a single process, open
 connection pool and key-ring cache, and shares everything else through the database (and
 Redis, when configured). The supervisor runs migrations once before it starts the workers.
 
-The ``uvicorn.Config`` handed to the supervisor is idgate's :class:`HardenedConfig`; it is
-pickled into every worker, whose ``Config.load()`` therefore hardens that worker's TLS context
-exactly as a single process does.
+The ``uvicorn.Config`` handed to every worker is idgate's :class:`HardenedConfig`; it is pickled
+into the worker, whose ``Config.load()`` therefore hardens that worker's TLS context exactly as a
+single process does. Each worker listens on its own ``SO_REUSEPORT`` socket on the same address,
+so the kernel balances connections across workers.
 """
 
 from __future__ import annotations
 
 import atexit
 import json
+import logging
+import multiprocessing
 import os
 import shutil
+import signal
+import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("idgate.server")
 
 DATA_ENV = "IDGATE_SERVE_DATA"
 OVERRIDES_ENV = "IDGATE_SERVE_OVERRIDES"
@@ -40,10 +49,8 @@ def app_from_env() -> Any:
     return create_app(Provider(settings))
 
 
-def run_workers(data: Path, overrides: dict[str, Any], server_options: dict[str, Any]) -> None:
+def run_workers(data: Path, overrides: dict[str, Any], server_options: dict[str, Any]) -> int:
     """Supervise ``workers`` processes until SIGINT/SIGTERM (each finishes its in-flight requests)."""
-    from uvicorn.supervisors import Multiprocess
-
     from idgate.config import load_settings
     from idgate.server.tls import build_server
 
@@ -64,8 +71,85 @@ def run_workers(data: Path, overrides: dict[str, Any], server_options: dict[str,
         config = build_server(APP_FACTORY, settings.host, settings.port, settings.tls_cert_path,
                               settings.tls_key_path, factory=True, workers=settings.workers,
                               **server_options).config
-    sock = config.bind_socket()
+    return Supervisor(config, settings.workers).run()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """One socket per worker, all on the same address with SO_REUSEPORT: the kernel spreads new
+    connections evenly across them. (With one shared socket the first worker to wake accepts a
+    whole burst of keep-alive connections and keeps them: one busy worker, one idle.)"""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker_main(config: Any, sock: socket.socket) -> None:
+    """Entry point of one worker process (spawned: a fresh interpreter)."""
+    import uvicorn
+
+    config.configure_logging()
     try:
-        Multiprocess(config, sockets=[sock]).run()
-    finally:
-        sock.close()
+        uvicorn.Server(config).run(sockets=[sock])  # Config.load() there hardens TLS (HardenedConfig)
+    except KeyboardInterrupt:
+        pass
+
+
+class Supervisor:
+    """Starts the workers, restarts one that dies, and on SIGTERM/SIGINT passes SIGTERM on and
+    waits: each worker stops accepting, finishes its in-flight requests (bounded by
+    ``timeout_graceful_shutdown``), closes its pool and exits."""
+
+    RESTART_WINDOW = 10.0  # a worker that dies this soon after starting is broken, not unlucky
+
+    def __init__(self, config: Any, workers: int) -> None:
+        multiprocessing.allow_connection_pickling()
+        self._ctx = multiprocessing.get_context("spawn")
+        self.config, self.workers = config, workers
+        self.sockets = [_listening_socket(config.host, config.port) for _ in range(workers)]
+        self.processes: list[Any] = []
+        self.started_at: list[float] = []
+        self.stopping = threading.Event()
+
+    def _spawn(self, index: int) -> Any:
+        proc = self._ctx.Process(target=_worker_main, args=(self.config, self.sockets[index]),
+                                 name=f"idgate-worker-{index}")
+        proc.start()
+        return proc
+
+    def _on_signal(self, _signum: int, _frame: Any) -> None:
+        self.stopping.set()
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        code = 0
+        try:
+            for i in range(self.workers):
+                self.processes.append(self._spawn(i))
+                self.started_at.append(time.monotonic())
+            while not self.stopping.wait(0.25):
+                for i, proc in enumerate(self.processes):
+                    if proc.is_alive():
+                        continue
+                    if time.monotonic() - self.started_at[i] < self.RESTART_WINDOW:
+                        log.error(json.dumps({"event": "worker_failed_to_start", "exitcode": proc.exitcode}))
+                        self.stopping.set()
+                        code = 1
+                        break
+                    log.warning(json.dumps({"event": "worker_restarted", "exitcode": proc.exitcode}))
+                    self.processes[i] = self._spawn(i)
+                    self.started_at[i] = time.monotonic()
+        finally:
+            for proc in self.processes:
+                if proc.is_alive() and proc.pid is not None:
+                    os.kill(proc.pid, signal.SIGTERM)
+            for proc in self.processes:
+                proc.join()
+            for sock in self.sockets:
+                sock.close()
+        return code

@@ -100,7 +100,8 @@ MFA_ENROLL_SCOPE = "idgate:mfa-enroll"
 
 
 async def check_credentials(provider: Provider, username: str, password: str, *, client_ip: str | None = None,
-                            otp: str | None = None, device_token: str | None = None) -> LoginResult:
+                            otp: str | None = None, device_token: str | None = None,
+                            second_factor: bool = True) -> LoginResult:
     """Check a password (and the second factor when the account has one).
 
     1. Throttle (per account, per client IP, or per known device) *before* any hash: 429 with
@@ -110,7 +111,9 @@ async def check_credentials(provider: Provider, username: str, password: str, *,
        same ``InvalidCredentials`` after the same work.
     3. With an active TOTP factor: no ``otp`` -> ``MfaRequired``; a wrong or replayed one ->
        ``InvalidOtp`` (under its own throttle); a good one -> ``amr = ["pwd", "otp"]``.
-    ``client_ip`` defaults to the address of the request being served.
+    ``client_ip`` defaults to the address of the request being served. ``second_factor=False``
+    checks the password only (re-authentication of a user already signed in, e.g. before a
+    password change); the result's ``amr`` is then ``["pwd"]``.
     """
     from idgate.mfa import MfaRequired
     from idgate.mfa import service as mfa
@@ -138,7 +141,7 @@ async def check_credentials(provider: Provider, username: str, password: str, *,
         raise InvalidCredentials(detail="user vanished or was disabled during login")
     amr: tuple[str, ...] = ("pwd",)
     enrolled, required = await anyio.to_thread.run_sync(mfa.login_requirements, provider, view.id, view.roles)
-    if enrolled:
+    if enrolled and second_factor:
         if not otp:
             await events.arecord(provider.sessions, "login.mfa_required", "pending", actor=view.id)
             raise MfaRequired(view.id)
@@ -150,14 +153,16 @@ async def check_credentials(provider: Provider, username: str, password: str, *,
 
 
 async def authenticate(provider: Provider, username: str, password: str, *, client_ip: str | None = None,
-                       otp: str | None = None, device_token: str | None = None) -> UserView:
+                       otp: str | None = None, device_token: str | None = None,
+                       second_factor: bool = True) -> UserView:
     """Check a password; unknown user, disabled user and wrong password all raise the same
     ``InvalidCredentials`` after the same amount of hashing work. Throttled, locked and
     second-factor cases raise as :func:`check_credentials` describes; a user whose role needs a
-    second factor that is not set up gets ``MfaEnrollmentRequired``."""
+    second factor that is not set up gets ``MfaEnrollmentRequired`` (unless ``second_factor``
+    is False: a password-only re-authentication)."""
     outcome = await check_credentials(provider, username, password, client_ip=client_ip, otp=otp,
-                                      device_token=device_token)
-    if outcome.mfa_enrollment_required:
+                                      device_token=device_token, second_factor=second_factor)
+    if outcome.mfa_enrollment_required and second_factor:
         from idgate.mfa.errors import MfaEnrollmentRequired
 
         raise MfaEnrollmentRequired()

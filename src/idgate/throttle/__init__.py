@@ -62,9 +62,16 @@ def account_name(username: str) -> str:
         return username.strip().casefold()[:128]
 
 
+def redis_prefix(settings: Settings) -> str:
+    """Keys are namespaced by issuer: replicas of one deployment share counters, and two
+    deployments that happen to share a Redis do not."""
+    return f"idgate:thr:{hashlib.sha256(settings.issuer.encode()).hexdigest()[:12]}:"
+
+
 def build_store(settings: Settings) -> Store:
     if settings.redis_url:
-        return FallbackStore(RedisStore(settings.redis_url), MemoryStore(settings.throttle_memory_entries))
+        return FallbackStore(RedisStore(settings.redis_url, prefix=redis_prefix(settings)),
+                             MemoryStore(settings.throttle_memory_entries))
     return MemoryStore(settings.throttle_memory_entries)
 
 

@@ -190,6 +190,17 @@ async def require_admin(request: Request,
 Admin = Annotated[str, Depends(require_admin)]
 
 
+def _refuse_self(request: Request, actor: str, username: str) -> None:
+    """An admin cannot delete or disable the account they are acting with (no accidental
+    lock-out of the last admin through the API; the CLI can still do it)."""
+    with transaction(provider_of(request).sessions) as session:
+        target = users.find_by_username(session, username)
+    if target is not None and target.id == actor:
+        from idgate.errors import Conflict
+
+        raise Conflict("You cannot delete or disable the account you are signed in with.")
+
+
 def _json(body: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status_code, headers={"Cache-Control": "no-store"})
 
@@ -222,6 +233,8 @@ async def get_user(request: Request, username: Username, actor: Admin) -> Any:
 
 @router.patch("/users/{username}", summary="Change a user (only the fields given)", response_model=UserOut)
 async def update_user(request: Request, username: Username, body: UserUpdate, actor: Admin) -> Any:
+    if body.disabled:
+        await _run(_refuse_self, request, actor, username)
     user = await _run(admin.update_user, provider_of(request), username, actor=actor, disabled=body.disabled,
                       email=body.email, name=body.name, roles=body.roles, permissions=body.permissions,
                       clear=body.clear)
@@ -230,6 +243,7 @@ async def update_user(request: Request, username: Username, body: UserUpdate, ac
 
 @router.delete("/users/{username}", summary="Delete a user and everything issued to them", status_code=204)
 async def delete_user(request: Request, username: Username, actor: Admin) -> Response:
+    await _run(_refuse_self, request, actor, username)
     await _run(accounts.delete_user, provider_of(request).sessions, username, actor=actor)
     return Response(status_code=204, headers={"Cache-Control": "no-store"})
 

@@ -10,6 +10,8 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from idgate.provider import FIRST_PARTY_CLIENT_ID
+from idgate.server.client_auth import assertion_audiences, authenticate_client
 from idgate.server.deps import provider_of
 from idgate.server.forms import read_params, required
 from idgate.server.responses import NO_STORE
@@ -22,9 +24,17 @@ router = APIRouter()
 async def revoke(request: Request) -> JSONResponse:
     provider = provider_of(request)
     params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
-    await anyio.to_thread.run_sync(lambda: revoke_token(provider, required(params, "token"),
-                                                        hint=params.get("token_type_hint"),
-                                                        client_id=params.get("client_id")))
+    token = required(params, "token")
+
+    def run() -> None:
+        # RFC 7009 §2.1: authenticate a confidential client, then revoke only tokens issued to the
+        # caller. A request naming no registered client may revoke first-party tokens only.
+        client = authenticate_client(provider, params, request.headers.get("authorization"),
+                                     assertion_audiences(provider.settings.issuer))
+        revoke_token(provider, token, hint=params.get("token_type_hint"),
+                     client_id=client.client_id if client is not None else FIRST_PARTY_CLIENT_ID)
+
+    await anyio.to_thread.run_sync(run)
     return JSONResponse({}, headers=NO_STORE)
 
 
