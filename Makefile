@@ -39,6 +39,7 @@ test: install-test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: install-test
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk) || echo "wrk is missing: apt-get install wrk"
 	$(BIN)/python bench/run_all.py
 
 clean:

@@ -12,6 +12,8 @@ BENCHES = [
     ("/login under a login storm, JWKS latency during it, idle memory", "bench_login.py"),
     ("Refresh grant on SQLite and PostgreSQL", "bench_refresh.py"),
     ("Credential stuffing against the real server", "bench_credential_stuffing.py"),
+    ("Token endpoint (client_credentials, ES256 JWT) against node-oidc-provider, --workers 1 and 2",
+     "bench_vs_oidc_provider.py"),
 ]
 
 

@@ -16,6 +16,15 @@ from idgate.services import accounts
 from support import GOOD_PASSWORD, init_deployment_fast, run_cli
 
 
+def _cli(*args: str):  # type: ignore[no-untyped-def]
+    """The CLI in-process (errors surface as result.exception, as main() would print them)."""
+    from typer.testing import CliRunner
+
+    from idgate.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
 def test_online_backup_while_writing_and_restore(tmp_path: Path) -> None:
     dep = init_deployment_fast(tmp_path / "data")
     db_path = dep.data / "idgate.db"
@@ -58,14 +67,15 @@ def test_online_backup_while_writing_and_restore(tmp_path: Path) -> None:
     assert kek.encode() not in blob and bytes.fromhex(kek) not in blob
 
     # never overwrites an existing file
-    assert run_cli("backup", "--data", str(dep.data), "--out", str(out), check=False).returncode == 1
+    assert _cli("backup", "--data", str(dep.data), "--out", str(out)).exit_code != 0
 
     # restore into a second data folder that shares the KEK (the KEK travels separately)
     other = init_deployment_fast(tmp_path / "other")
     (other.data / "kek").write_text(kek + "\n")
-    refused = run_cli("restore", str(out), "--data", str(other.data), check=False)
-    assert refused.returncode == 1 and "--force" in refused.stderr
-    run_cli("restore", str(out), "--data", str(other.data), "--force")
+    refused = _cli("restore", str(out), "--data", str(other.data))
+    assert refused.exit_code != 0 and "--force" in str(refused.exception)
+    ok = _cli("restore", str(out), "--data", str(other.data), "--force")
+    assert ok.exit_code == 0, ok.output
     restored = Provider(load_settings(other.data))
     try:
         with restored.sessions() as s:
@@ -82,20 +92,20 @@ def test_restore_with_the_wrong_kek_says_so(tmp_path: Path) -> None:
     out = tmp_path / "b.db"
     backup_sqlite(dep.data / "idgate.db", out)
     other = init_deployment_fast(tmp_path / "other")  # its own, different KEK
-    proc = run_cli("restore", str(out), "--data", str(other.data), "--force", check=False)
-    assert proc.returncode == 1 and "key-encryption key" in proc.stderr
+    result = _cli("restore", str(out), "--data", str(other.data), "--force")
+    assert result.exit_code != 0 and "key-encryption key" in str(result.exception)
 
 
 def test_not_a_backup_is_refused(tmp_path: Path) -> None:
     dep = init_deployment_fast(tmp_path / "data")
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database" * 100)
-    proc = run_cli("restore", str(junk), "--data", str(dep.data), "--force", check=False)
-    assert proc.returncode == 1 and "not an idgate" in proc.stderr
+    result = _cli("restore", str(junk), "--data", str(dep.data), "--force")
+    assert result.exit_code != 0 and "not an idgate" in str(result.exception)
 
 
 @pytest.mark.postgres
 def test_postgres_backup_points_to_pg_dump(tmp_path: Path, pg_database: str) -> None:
     dep = init_deployment_fast(tmp_path / "data", pg_database)
-    proc = dep.cli("backup", "--out", str(tmp_path / "x.db"), check=False)
-    assert proc.returncode == 1 and "pg_dump" in proc.stderr
+    result = _cli("backup", "--data", str(dep.data), "--database", pg_database, "--out", str(tmp_path / "x.db"))
+    assert result.exit_code != 0 and "pg_dump" in str(result.exception)

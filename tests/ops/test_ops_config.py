@@ -70,10 +70,7 @@ def test_secret_settings_have_a_redacted_repr(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("where", "key", "value", "fix"), [
     ("env", "ACCESS_TOKEN_TTL", "forever", "seconds"),
-    ("env", "MAX_BODY_BYTES", "1", "256..1048576"),
-    ("file", "workers", "0", "1..64"),
     ("file", "metrics_token", '"short"', "at least 32"),
-    ("file", "log_format", '"xml"', "auto, json or text"),
 ])
 def test_invalid_value_stops_start_up_naming_the_key(tmp_path: Path, where: str, key: str, value: str,
                                                      fix: str) -> None:
@@ -91,6 +88,21 @@ def test_invalid_value_stops_start_up_naming_the_key(tmp_path: Path, where: str,
     assert proc.returncode == 1
     assert key.lower() in proc.stderr and fix in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("key", "value", "fix"), [
+    ("max_body_bytes", "1", "256..1048576"),
+    ("workers", "0", "1..64"),
+    ("workers", "lots", "expected int"),
+    ("log_format", "xml", "auto, json or text"),
+    ("metrics_token", "x" * 31, "at least 32"),
+    ("port", "70000", "1..65535"),
+])
+def test_invalid_operations_values_name_the_key_and_the_fix(tmp_path: Path, key: str, value: str, fix: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, environ={"IDGATE_" + key.upper(): value})
+    assert f"'{key}'" in caught.value.description and fix in caught.value.description
+    assert value not in caught.value.description or key != "metrics_token"  # a secret is never echoed
 
 
 def test_unknown_key_is_refused(tmp_path: Path) -> None:

@@ -99,12 +99,21 @@ def _worker_main(config: Any, sock: socket.socket) -> None:
         pass
 
 
+def _forget_metrics_of(pid: int | None) -> None:
+    """A dead worker's gauges stop counting (its counters stay in the totals)."""
+    if pid is None or not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid)
+
+
 class Supervisor:
     """Starts the workers, restarts one that dies, and on SIGTERM/SIGINT passes SIGTERM on and
     waits: each worker stops accepting, finishes its in-flight requests (bounded by
     ``timeout_graceful_shutdown``), closes its pool and exits."""
 
-    RESTART_WINDOW = 10.0  # a worker that dies this soon after starting is broken, not unlucky
+    RESTART_WINDOW = 30.0  # a worker that fails this soon after starting is broken, not unlucky
 
     def __init__(self, config: Any, workers: int) -> None:
         multiprocessing.allow_connection_pickling()
@@ -136,12 +145,15 @@ class Supervisor:
                 for i, proc in enumerate(self.processes):
                     if proc.is_alive():
                         continue
-                    if time.monotonic() - self.started_at[i] < self.RESTART_WINDOW:
+                    # uvicorn exits 1 (app or config would not load) or 3 (could not start serving):
+                    # a restart would fail the same way. A worker killed by a signal is replaced.
+                    if proc.exitcode in (1, 3) and time.monotonic() - self.started_at[i] < self.RESTART_WINDOW:
                         log.error(json.dumps({"event": "worker_failed_to_start", "exitcode": proc.exitcode}))
                         self.stopping.set()
                         code = 1
                         break
                     log.warning(json.dumps({"event": "worker_restarted", "exitcode": proc.exitcode}))
+                    _forget_metrics_of(proc.pid)
                     self.processes[i] = self._spawn(i)
                     self.started_at[i] = time.monotonic()
         finally:
