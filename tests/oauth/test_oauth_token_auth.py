@@ -118,8 +118,12 @@ def test_introspection(provider: Provider, http) -> None:  # type: ignore[no-unt
     assert _introspect(http, tokens["access_token"], ("rs", "igs_wrong")).status_code == 401
     assert _introspect(http, tokens["access_token"], ("plain", plain_secret)).status_code == 401
     assert http.post("/introspect", data={"token": tokens["access_token"], "client_id": "webapp"}).status_code == 401
-    # Revoked tokens are inactive.
+    # Revoked tokens are inactive. The public client names itself (RFC 7009 §2.1: only the
+    # client a token was issued to may revoke it); without its client_id nothing is revoked.
     http.post("/revoke", data={"token": tokens["access_token"], "token_type_hint": "access_token"})
+    assert _introspect(http, tokens["access_token"], rs).json()["active"] is True
+    http.post("/revoke", data={"token": tokens["access_token"], "token_type_hint": "access_token",
+                               "client_id": "webapp"})
     assert _introspect(http, tokens["access_token"], rs).json() == {"active": False}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import threading
 import time
@@ -16,7 +17,7 @@ from idgate.rs import Verifier
 from idgate.services import accounts, keys
 
 from ops_support import in_parallel, pg_db, provider_of
-from support import GOOD_PASSWORD, IDGATE, Deployment, LiveServer, free_port, init_deployment_fast, login, \
+from support import GOOD_PASSWORD, IDGATE, REDIS_URL, Deployment, LiveServer, free_port, init_deployment_fast, login, \
     start_server, stop_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -30,8 +31,11 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveSe
             accounts.add_user(p.sessions, "alice", GOOD_PASSWORD, permissions=["things:read"])
         port_a = free_port()
         issuer = f"https://localhost:{port_a}"  # one issuer for the whole deployment, as behind a load balancer
-        a, b = in_parallel(lambda: start_server(dep, issuer=issuer, port=port_a),
-                           lambda: start_server(dep, issuer=issuer))
+        env = {"IDGATE_THROTTLE_ACCOUNT_FREE": "3", "IDGATE_THROTTLE_IP_FREE": "100000"}
+        if REDIS_URL:  # throttle counters shared by the nodes (a database of its own: no other test's keys)
+            env["IDGATE_REDIS_URL"] = REDIS_URL.rsplit("/", 1)[0] + "/11"
+        a, b = in_parallel(lambda: start_server(dep, issuer=issuer, port=port_a, env=env),
+                           lambda: start_server(dep, issuer=issuer, env=env))
         try:
             yield a, b
         finally:
@@ -99,6 +103,20 @@ def test_two_nodes_one_provider(two_nodes: tuple[LiveServer, LiveServer]) -> Non
     assert set(seen) == {"a", "b"}
     # 1 s cache bound + one login (an argon2 hash) + process start-up of the CLI already elapsed
     assert max(seen.values()) < 2.5, seen
+
+
+@pytest.mark.redis
+def test_throttle_counts_failures_on_every_node(two_nodes: tuple[LiveServer, LiveServer]) -> None:
+    """With Redis, failed logins on A and on B add up at once (3 free, then back-off)."""
+    if not REDIS_URL:
+        pytest.skip("IDGATE_TEST_REDIS_URL is not set: the shared throttle needs Redis")
+    a, b = two_nodes
+    name = "nobody-" + secrets.token_hex(4)  # counted whether or not the account exists
+    with a.client() as ca, b.client() as cb:
+        codes = [login(c, name, "wrong password, long enough").status_code for c in (ca, cb, ca, cb)]
+        assert codes == [401, 401, 401, 401]  # the 4th is past the free 3: the next one must wait
+        assert login(cb, name, "wrong password, long enough").status_code == 429
+        assert login(ca, name, "wrong password, long enough").status_code == 429
 
 
 def test_two_nodes_racing_one_refresh_token_exactly_one_wins(two_nodes: tuple[LiveServer, LiveServer]) -> None:

@@ -132,19 +132,27 @@ def test_throttled_floods_are_folded_in_the_table_but_logged(env: Env, caplog: p
 
 
 def test_cli_events_tail_and_search(env: Env) -> None:
+    from typer.testing import CliRunner
+
+    from idgate.cli import app
+
     with env.client() as c:
         login(c)
         login(c, password=WRONG)
-    proc = env.deployment.cli("events", "tail", "-n", "5", "--json")
-    parsed = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert parsed, proc.stdout + proc.stderr
+    data = ["--data", str(env.deployment.data)]
+    tail = CliRunner().invoke(app, ["events", "tail", "-n", "5", "--json", *data])
+    parsed = [json.loads(line) for line in tail.stdout.splitlines() if line.startswith("{")]
+    assert tail.exit_code == 0 and parsed, tail.stdout
     assert parsed[-1]["kind"] == "login.failure" and parsed[-1]["detail"]["reason"] == "bad_password", parsed
-    found = env.deployment.cli("events", "search", "--kind", "login.*", "--user", "alice", "--outcome", "success",
-                               "--since", time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400)),
-                               "--json").stdout.splitlines()
-    assert found and all(json.loads(line)["kind"] == "login.success" for line in found)
-    table = env.deployment.cli("events", "search", "--kind", "login.failure").stdout
-    assert "bad_password" in table
+    since = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+    found = CliRunner().invoke(app, ["events", "search", "--kind", "login.*", "--user", "alice", "--outcome",
+                                     "success", "--since", since, "--json", *data])
+    lines = found.stdout.splitlines()
+    assert found.exit_code == 0 and lines and all(json.loads(line)["kind"] == "login.success" for line in lines)
+    table = CliRunner().invoke(app, ["events", "search", "--kind", "login.failure", *data])
+    assert "bad_password" in table.stdout
+    bad = CliRunner().invoke(app, ["events", "search", "--since", "yesterday", *data])
+    assert bad.exit_code != 0
 
 
 @pytest.mark.postgres

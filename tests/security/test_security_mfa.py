@@ -183,15 +183,24 @@ def test_eight_character_passwords_only_with_a_second_factor(env: Env) -> None:
 
 
 def test_cli_enroll_writes_a_qr_code_and_prints_recovery_codes(env: Env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from idgate.cli import app
+
     svg = tmp_path / "alice.svg"
-    out = env.deployment.cli("mfa", "enroll", "alice", "--qr", str(svg)).stdout
-    assert "otpauth://totp/idgate:alice?" in out
-    codes = [line.strip() for line in out.splitlines() if line.startswith("  ")]
+    data = ["--data", str(env.deployment.data)]
+    enrolled = CliRunner().invoke(app, ["mfa", "enroll", "alice", "--qr", str(svg), *data])
+    assert enrolled.exit_code == 0, enrolled.stdout
+    assert "otpauth://totp/idgate:alice?" in enrolled.stdout
+    codes = [line.strip() for line in enrolled.stdout.splitlines() if line.startswith("  ")]
     assert len(codes) == 10
     assert svg.read_text().startswith("<svg") and (svg.stat().st_mode & 0o777) == 0o600
-    status = env.deployment.cli("mfa", "status", "alice").stdout
+    status = CliRunner().invoke(app, ["mfa", "status", "alice", *data]).stdout
     assert "totp active, 10 recovery codes left" in status
+    again = CliRunner().invoke(app, ["mfa", "enroll", "alice", "--qr", str(svg), *data])
+    assert again.exit_code != 0  # an active authenticator is not silently replaced
     with env.client() as c:
         assert login(c).json()["error"] == "mfa_required"
         assert login(c, otp=codes[0]).status_code == 200
-    assert "removed" in env.deployment.cli("mfa", "reset", "alice").stdout
+    assert "removed" in CliRunner().invoke(app, ["mfa", "reset", "alice", *data]).stdout
+    assert mfa.status(env.provider, mfa.user_id_of(env.provider, "alice")).totp == "none"

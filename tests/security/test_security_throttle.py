@@ -164,6 +164,11 @@ def test_lockout_after_the_limit_then_admin_unlock(env_factory: Callable[..., En
             env.clock.advance(1000)
         assert ghost is not None and ghost.status_code == 403  # unknown names lock the same way
         assert ghost.content == again.content
+        from idgate.services import events
+
+        locks = events.search(env.provider.sessions, kind="account.locked")
+        assert sorted(str(e.detail.get("username")) for e in locks) == ["None", "alice"]  # never the unknown name
+        assert all(e.detail["failures"] == 8 for e in locks)
 
         token = admin_token(c, env.deployment)
         reply = c.post("/admin/users/alice/unlock", headers={"Authorization": f"Bearer {token}"})

@@ -13,7 +13,6 @@ from idgate import ids
 from idgate.config import CONFIG_FILE, KEK_ENV, load_settings, render_toml
 from idgate.errors import WeakPassword
 from idgate.provider import Provider
-from idgate.server.tls import ensure_dev_certificates
 from idgate.services import accounts
 from idgate.services.keys import ensure_key
 from idgate.store import db
@@ -51,6 +50,8 @@ def initialise(data: Path, *, issuer: str | None = None, alg: str | None = None,
         _write_private(settings.kek_path, ids.key_encryption_key().hex() + "\n")
         result.lines.append(f"wrote {settings.kek_path} (key-encryption key, mode 0600; keep it out of database backups)")
     if not settings.tls_cert:
+        from idgate.server.tls import ensure_dev_certificates  # pulls in uvicorn: only when needed
+
         certs = ensure_dev_certificates(data / "tls")
         result.lines.append(f"TLS certificate {certs.cert} (trust {certs.ca} as the CA: --ca / verify=)")
     sqlite_file = data / "idgate.db"

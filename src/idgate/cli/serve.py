@@ -6,15 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from idgate.cli.common import DatabaseOpt, DataOpt, settings_for
 from idgate.config import Settings, is_loopback_host
 from idgate.errors import ConfigError
-from idgate.provider import Provider
-from idgate.server.app import create_app
-from idgate.server.tls import build_server
-from idgate.store import db
 
 
 def _configure_logging(log_format: str = "auto") -> None:
@@ -53,6 +48,14 @@ def serve_command(
                                                 "database (default 1).")] = None,
 ) -> None:
     """Run the identity provider."""
+    # Imported here so that every other command starts without the web stack.
+    import uvicorn
+
+    from idgate.provider import Provider
+    from idgate.server.app import create_app
+    from idgate.server.tls import build_server
+    from idgate.store import db
+
     overrides = dict(host=host, port=port, tls_cert=str(tls_cert) if tls_cert else None,
                      tls_key=str(tls_key) if tls_key else None, insecure_http=insecure_http or None,
                      behind_proxy=behind_proxy or None, database_url=database, redis_url=redis, workers=workers)

@@ -165,6 +165,8 @@ def record(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "su
     together); otherwise it is written in its own transaction. A failure to write the row is
     logged and never turns the request into an error.
     """
+    if kw.get("dedupe") is not None:  # folding is per database (one process may serve several)
+        kw["dedupe"] = f"{id(sessions if session is None else session.bind)}|{kw['dedupe']}"
     row = _emit(kind, outcome, **kw)
     if row is None:
         return
@@ -178,6 +180,8 @@ async def arecord(sessions: sessionmaker[Session] | None, kind: str, outcome: st
                   **kw: Any) -> None:
     """:func:`record` for the event loop: the log line (and the folding) here, the row in a
     worker thread - so a folded flood costs no thread hop and no database write."""
+    if kw.get("dedupe") is not None:
+        kw["dedupe"] = f"{id(sessions)}|{kw['dedupe']}"
     row = _emit(kind, outcome, **kw)
     if row is not None and sessions is not None:
         await anyio.to_thread.run_sync(_store, sessions, row)

@@ -24,6 +24,16 @@ if TYPE_CHECKING:
     from idgate.provider import Provider
 
 
+def _owner_of(provider: Provider, account: str) -> str | None:
+    """The sub of an existing account (for the lock event; unknown names are not recorded)."""
+    from idgate.store import users
+    from idgate.store.db import transaction
+
+    with transaction(provider.sessions) as session:
+        user = users.find_by_username(session, account)
+        return user.id if user is not None else None
+
+
 class LoginGuard:
     def __init__(self, provider: Provider, username: str, ip: str | None, device_token: str | None) -> None:
         self.provider = provider
@@ -71,7 +81,9 @@ class LoginGuard:
             newly = await anyio.to_thread.run_sync(lockouts.lock, self.provider.sessions, self.account, d.failures - 1)
             await t.areset(ACCOUNT, self.account)
             if newly:
-                await events.arecord(self.provider.sessions, "account.locked", "locked", failures=d.failures - 1)
+                owner = await anyio.to_thread.run_sync(_owner_of, self.provider, self.account)
+                await events.arecord(self.provider.sessions, "account.locked", "locked", actor=owner,
+                                     username=self.account if owner else None, failures=d.failures - 1)
             raise AccountLocked(detail="lockout limit reached")
 
     async def is_locked(self) -> bool:
