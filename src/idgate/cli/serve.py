@@ -71,6 +71,10 @@ def serve_command(
     if settings.workers > 1:
         from idgate.ops.worker import run_workers
 
+        if not settings.redis_url:
+            typer.echo("idgate WARNING: several workers without --redis: each keeps its own throttle counters, "
+                       "so login limits are multiplied by the number of workers.", err=True)
+
         provider.close()
         typer.echo(f"idgate {settings.issuer} listening on https://{settings.host}:{settings.port} "
                    f"with {settings.workers} workers", err=True)

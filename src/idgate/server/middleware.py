@@ -30,7 +30,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # and browser history, so they are refused outright (RFC 6749 §3.2 / RFC 6750 §2.3 / §5.3).
 CREDENTIAL_QUERY_PARAMS = frozenset({
     "password", "passwd", "pwd", "pass", "new_password", "client_secret", "access_token", "refresh_token",
-    "id_token", "token", "code_verifier", "assertion", "client_assertion", "otp", "totp", "secret",
+    "id_token", "token", "code_verifier", "assertion", "client_assertion", "otp", "totp", "secret", "device_token",
 })
 MAX_HEADERS = 64
 

@@ -106,7 +106,8 @@ async def change_password(request: Request) -> Response:
     if new != params.get("confirm_password"):
         return await _page(provider, browser, user, error="The two new passwords are not the same.", status=400)
     try:
-        await authenticate(provider, user.username, current)
+        # Re-checking the password of a signed-in user: the second factor was given at sign-in.
+        await authenticate(provider, user.username, current, second_factor=False)
     except InvalidCredentials:
         return await _page(provider, browser, user, error="Your current password is not correct.", status=400)
     except TooManyRequests:
