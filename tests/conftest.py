@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from support import PG_URL, Deployment, LiveServer, init_deployment_fast, start_server, stop_server
+from support import Deployment, LiveServer, init_deployment_fast, pg_db, start_server, stop_server
 
 
 @pytest.fixture(autouse=True)
@@ -22,18 +21,8 @@ def _clean_idgate_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
-    if not PG_URL:
-        pytest.skip("IDGATE_TEST_DATABASE_URL is not set: PostgreSQL tests need a server")
-    import psycopg
-
-    name = "idgate_t_" + secrets.token_hex(6)
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_db() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

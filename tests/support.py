@@ -10,8 +10,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -120,3 +122,36 @@ def stop_server(server: LiveServer) -> None:
 
 def login(client, username: str = "alice", password: str = GOOD_PASSWORD, **extra: str):  # type: ignore[no-untyped-def]
     return client.post("/login", json={"username": username, "password": password, **extra})
+
+
+@contextmanager
+def pg_db() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards (skips the test when none is configured)."""
+    import psycopg
+
+    if not PG_URL:
+        pytest.skip("IDGATE_TEST_DATABASE_URL is not set: PostgreSQL tests need a server")
+    name = "idgate_t_" + secrets.token_hex(6)
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def provider_with_alice(deployment: Deployment) -> Iterator[Any]:
+    """A Provider on the deployment with user alice (GOOD_PASSWORD, role staff, things:read/write)."""
+    from idgate.config import load_settings
+    from idgate.provider import Provider
+    from idgate.services import accounts
+
+    provider = Provider(load_settings(deployment.data, {"database_url": deployment.database_url or None}))
+    accounts.add_user(provider.sessions, "alice", GOOD_PASSWORD, roles=["staff"],
+                      permissions=["things:read", "things:write"], email="alice@example.com", name="Alice Liddell")
+    try:
+        yield provider
+    finally:
+        provider.close()

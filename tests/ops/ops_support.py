@@ -12,7 +12,7 @@ from typing import TypeVar
 from idgate.config import load_settings
 from idgate.provider import Provider
 
-from support import PG_URL, Deployment
+from support import PG_URL, Deployment, pg_db  # noqa: F401  (pg_db re-exported for the ops tests)
 
 T = TypeVar("T")
 
@@ -45,24 +45,6 @@ def in_parallel(*calls: Callable[[], T]) -> list[T]:
     if errors:
         raise errors[0]
     return results  # type: ignore[return-value]
-
-
-@contextmanager
-def pg_db() -> Iterator[str]:
-    """A fresh PostgreSQL database (for module-scoped fixtures; tests use `pg_database`)."""
-    import psycopg
-    import pytest
-
-    if not PG_URL:
-        pytest.skip("IDGATE_TEST_DATABASE_URL is not set: PostgreSQL tests need a server")
-    name = "idgate_t_" + secrets.token_hex(6)
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def clean_env() -> dict[str, str]:

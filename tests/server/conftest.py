@@ -5,22 +5,16 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from idgate.config import load_settings
 from idgate.provider import Provider
 from idgate.server.app import create_app
-from idgate.services import accounts
 
-from support import GOOD_PASSWORD, Deployment
+from support import Deployment, provider_with_alice
 
 
 @pytest.fixture
 def provider(deployment: Deployment) -> Iterator[Provider]:
-    settings = load_settings(deployment.data, {"database_url": deployment.database_url or None})
-    p = Provider(settings)
-    accounts.add_user(p.sessions, "alice", GOOD_PASSWORD, roles=["staff"], permissions=["things:read", "things:write"],
-                      email="alice@example.com", name="Alice Liddell")
-    yield p
-    p.close()
+    with provider_with_alice(deployment) as p:
+        yield p
 
 
 @pytest.fixture
