@@ -59,3 +59,12 @@ def test_revoking_the_active_key_replaces_it_and_kills_its_tokens(client: TestCl
 def test_keys_list_never_shows_private_material(provider: Provider) -> None:
     for info in keys.list_keys(provider.sessions):
         assert "PRIVATE" not in repr(info) and "v1." not in repr(info)
+
+
+def test_readiness_needs_the_database_keys_and_configured_redis(client: TestClient, provider: Provider) -> None:
+    assert client.get("/readyz").json() == {"status": "ready"}
+    from dataclasses import replace
+
+    provider.settings = replace(provider.settings, redis_url="redis://127.0.0.1:1/0")  # nothing listens there
+    reply = client.get("/readyz")
+    assert reply.status_code == 503 and reply.json() == {"status": "unavailable"}

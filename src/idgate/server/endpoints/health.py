@@ -17,7 +17,7 @@ async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: database reachable and keys loaded")
+@router.get("/readyz", summary="Readiness: database (and Redis, when configured) reachable, keys loaded")
 async def readyz(request: Request) -> JSONResponse:
     provider = provider_of(request)
 
@@ -25,6 +25,10 @@ async def readyz(request: Request) -> JSONResponse:
         with provider.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         provider.keyring()
+        if provider.settings.redis_url:  # shared throttle counters: not ready without them
+            from idgate.throttle import check_redis
+
+            check_redis(provider.settings)
 
     try:
         await anyio.to_thread.run_sync(check)
