@@ -12,6 +12,7 @@ origin (Chrome applies ``form-action`` to the redirects that follow a form submi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -242,8 +243,18 @@ async def interaction(request: Request, interaction_id: str) -> Response:
         return error_page(exc, browser=browser)
 
 
-@router.post("/interaction/{interaction_id}/login")
-async def interaction_login(request: Request, interaction_id: str) -> Response:
+@dataclass
+class _Posted:
+    """A form posted to an interaction page, after the checks every such form needs."""
+
+    provider: Provider
+    browser: Browser
+    params: dict[str, str]
+    row: Interaction
+
+
+async def _read_posted(request: Request, interaction_id: str) -> _Posted | Response:
+    """Size/type-checked form, the interaction it belongs to, and its CSRF token: or an error page."""
     provider = provider_of(request)
     browser = await run(load_browser, provider, request)
     try:
@@ -252,9 +263,23 @@ async def interaction_login(request: Request, interaction_id: str) -> Response:
         check_csrf(browser, params.get("csrf_token"))
     except (PageError, CsrfError, InvalidRequest) as exc:
         return error_page(exc, browser=browser)
-    assert browser is not None
+    assert browser is not None  # check_csrf refuses a request without a browser session
+    return _Posted(provider, browser, params, row)
+
+
+async def _request_and_client(provider: Provider, row: Interaction) -> tuple[AuthRequest | None, ClientView | None]:
     req = AuthRequest.from_json(row.params) if row.kind == "authorize" else None
     client = await run(find_client, provider.sessions, req.client_id) if req else None
+    return req, client
+
+
+@router.post("/interaction/{interaction_id}/login")
+async def interaction_login(request: Request, interaction_id: str) -> Response:
+    posted = await _read_posted(request, interaction_id)
+    if isinstance(posted, Response):
+        return posted
+    provider, browser, params, row = posted.provider, posted.browser, posted.params, posted.row
+    req, client = await _request_and_client(provider, row)
     username = (params.get("username") or "").strip()[:128]
     password = params.get("password") or ""
     if not username or not password:
@@ -296,17 +321,11 @@ async def _signed_in(provider: Provider, request: Request, browser: Browser, int
 
 @router.post("/interaction/{interaction_id}/otp")
 async def interaction_otp(request: Request, interaction_id: str) -> Response:
-    provider = provider_of(request)
-    browser = await run(load_browser, provider, request)
-    try:
-        params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
-        row = await run(_find_interaction, provider, browser, interaction_id)
-        check_csrf(browser, params.get("csrf_token"))
-    except (PageError, CsrfError, InvalidRequest) as exc:
-        return error_page(exc, browser=browser)
-    assert browser is not None
-    req = AuthRequest.from_json(row.params) if row.kind == "authorize" else None
-    client = await run(find_client, provider.sessions, req.client_id) if req else None
+    posted = await _read_posted(request, interaction_id)
+    if isinstance(posted, Response):
+        return posted
+    provider, browser, params, row = posted.provider, posted.browser, posted.params, posted.row
+    req, client = await _request_and_client(provider, row)
     if not _mfa_pending(row) or row.pending_user_id is None:
         return _login_page(req, client, browser, interaction_id, status=400,
                            error="That took too long. Sign in again.")
@@ -330,17 +349,12 @@ async def interaction_otp(request: Request, interaction_id: str) -> Response:
 
 @router.post("/interaction/{interaction_id}/consent")
 async def interaction_consent(request: Request, interaction_id: str) -> Response:
-    provider = provider_of(request)
-    browser = await run(load_browser, provider, request)
-    try:
-        params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
-        row = await run(_find_interaction, provider, browser, interaction_id)
-        check_csrf(browser, params.get("csrf_token"))
-        if row.kind != "authorize":
-            raise _Lost(detail="consent posted to an account interaction")
-    except (PageError, CsrfError, InvalidRequest) as exc:
-        return error_page(exc, browser=browser)
-    assert browser is not None
+    posted = await _read_posted(request, interaction_id)
+    if isinstance(posted, Response):
+        return posted
+    provider, browser, params, row = posted.provider, posted.browser, posted.params, posted.row
+    if row.kind != "authorize":
+        return error_page(_Lost(detail="consent posted to an account interaction"), browser=browser)
     req = AuthRequest.from_json(row.params)
     user = await run(flow.load_user, provider, browser.user_id)
     if user is None:
