@@ -137,3 +137,23 @@ def test_admin_can_reset_a_users_mfa(env: Env, admin: tuple[TestClient, dict[str
     assert c.get("/admin/users/alice", headers=h).json()["mfa"] == "active"
     assert c.delete("/admin/users/alice/mfa", headers=h).json() == {"username": "alice", "removed": True}
     assert login(c).status_code == 200
+
+
+def test_admin_api_registers_audience_encryption_keys(admin: tuple[TestClient, dict[str, str]]) -> None:
+    """Issue 3: a resource server's public encryption key through the admin API, like `idgate audience`."""
+    from joserfc.jwk import ECKey
+
+    c, auth = admin
+    public = ECKey.generate_key("P-256").as_dict(private=False)
+    assert c.post("/admin/audiences", json={"audience": "https://api.example"}).status_code == 401
+    reply = c.post("/admin/audiences", json={"audience": "https://api.example", "encryption_jwk": public}, headers=auth)
+    assert reply.status_code == 201 and reply.json() == {"audience": "https://api.example", "encrypted": True,
+                                                        "key_alg": "ECDH-ES+A256KW"}
+    assert c.get("/admin/audiences", headers=auth).json()[0]["encrypted"] is True
+    bad = c.post("/admin/audiences", json={"audience": "https://b.example", "encryption_jwk": {"kty": "oct", "k": "AA"}},
+                 headers=auth)
+    assert bad.status_code == 400
+    assert c.post("/admin/audiences", json={"audience": "not a url"}, headers=auth).status_code == 400
+    assert c.post("/admin/audiences", json={"audience": "https://api.example"}, headers=auth).status_code == 409
+    assert c.delete("/admin/audiences", params={"audience": "https://api.example"}, headers=auth).status_code == 204
+    assert c.delete("/admin/audiences", params={"audience": "https://api.example"}, headers=auth).status_code == 404

@@ -53,6 +53,9 @@ def create_app(provider: Provider) -> FastAPI:
 
     app.include_router(admin.router)
     app.include_router(mfa.router)
+    from idgate.server.endpoints import admin_audiences  # issue 3: encryption keys of resource servers
+
+    app.include_router(admin_audiences.router)
     from idgate.server.schemas import install_openapi  # error replies documented on every operation
 
     install_openapi(app)
