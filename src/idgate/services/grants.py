@@ -110,6 +110,14 @@ def revoke_token(provider: Provider, token: str, *, hint: str | None, client_id:
         token_rows.deny_jti(session, str(claims["jti"]), clock.from_timestamp(int(claims["exp"])))
         events.record(None, "token.revoked", "success", session=session, actor=str(claims.get("sub")),
                       client_id=client_id, type="access_token", jti=str(claims["jti"]))
+    if provider.settings.redis_url:
+        # Services using idgate.rs.RedisDenyList see the revocation before the token expires.
+        from idgate.rs.denylist import publish_revoked
+
+        try:
+            publish_revoked(provider.settings.redis_url, str(claims["jti"]), int(claims["exp"]))
+        except Exception:  # the database deny-list above is the record; Redis is a broadcast
+            log.warning('{"event": "revocation_broadcast_failed"}')
 
 
 def logout(provider: Provider, *, refresh_token: str | None, access_token: str | None) -> None:
