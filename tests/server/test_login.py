@@ -81,6 +81,8 @@ def test_credentials_in_query_string_are_refused_and_not_logged(client: TestClie
     assert reply.status_code == 400
     assert "URL" in reply.json()["error_description"]
     assert client.get("/login?password=hunter2hunter2").status_code == 400
+    for name in ("client_secret", "refresh_token", "access_token", "device_token", "code_verifier"):
+        assert client.get(f"/userinfo?{name}=x").status_code == 400, name
     server_logs = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
     assert "horse" not in server_logs and "hunter2" not in server_logs
 

@@ -84,21 +84,25 @@ async def account(request: Request) -> Response:
     return await _page(provider, browser, user)
 
 
-async def _form(request: Request, provider: Provider, browser: Browser | None) -> dict[str, str]:
-    params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
-    check_csrf(browser, params.get("csrf_token"))
-    return params
-
-
-@router.post("/account/password")
-async def change_password(request: Request) -> Response:
+async def _posted(request: Request) -> tuple[Provider, Browser, UserView, dict[str, str]] | Response:
+    """A signed-in user's form with a valid CSRF token, or the page to answer with instead."""
     provider, browser, user = await _signed_in(request)
     try:
-        params = await _form(request, provider, browser)
+        params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
+        check_csrf(browser, params.get("csrf_token"))
     except (CsrfError, InvalidRequest) as exc:
         return error_page(exc, browser=browser)
     if browser is None or user is None:
         return RedirectResponse("/account", status_code=303)
+    return provider, browser, user, params
+
+
+@router.post("/account/password")
+async def change_password(request: Request) -> Response:
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    provider, browser, user, params = posted
     current = params.get("current_password") or ""
     new = params.get("new_password") or ""
     if not current or not new:
@@ -142,13 +146,10 @@ def _end(provider: Provider, user: UserView, kind: str, ident: str) -> bool:
 
 @router.post("/account/sessions/end")
 async def end_session(request: Request) -> Response:
-    provider, browser, user = await _signed_in(request)
-    try:
-        params = await _form(request, provider, browser)
-    except (CsrfError, InvalidRequest) as exc:
-        return error_page(exc, browser=browser)
-    if browser is None or user is None:
-        return RedirectResponse("/account", status_code=303)
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    provider, browser, user, params = posted
     ended = await run(_end, provider, user, params.get("kind", ""), params.get("id", ""))
     return await _page(provider, browser, user, notice="Session ended." if ended else None,
                        error=None if ended else "That session had already ended.")
@@ -158,7 +159,8 @@ async def end_session(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     provider, browser, _user = await _signed_in(request)
     try:
-        await _form(request, provider, browser)
+        params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
+        check_csrf(browser, params.get("csrf_token"))
     except (CsrfError, InvalidRequest) as exc:
         return error_page(exc, browser=browser)
     if browser is not None:

@@ -21,8 +21,8 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from idgate.errors import InsufficientScope, InvalidToken
-from idgate.server.deps import provider_of, verifier_of
+from idgate.errors import InsufficientScope
+from idgate.server.deps import own_token_claims, provider_of
 from idgate.server.schemas import ERROR_RESPONSES
 from idgate.services import accounts, admin, events
 from idgate.store import users
@@ -171,13 +171,7 @@ def _still_admin(request: Request, sub: str) -> bool:
 async def require_admin(request: Request,
                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
     """The acting admin's ``sub``, or 401/403."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise InvalidToken("missing", "An access token with the admin permission is required.")
-    claims = await anyio.to_thread.run_sync(verifier_of(request).verify, credentials.credentials)
-    issuer = provider_of(request).settings.issuer
-    audiences = claims.get("aud") if isinstance(claims.get("aud"), list) else [claims.get("aud")]
-    if issuer not in audiences:
-        raise InvalidToken("wrong_audience", "The token was not issued for this server.")
+    claims = await own_token_claims(request, credentials, "An access token with the admin permission is required.")
     granted = set(claims.get("permissions") or []) | set(str(claims.get("scope", "")).split())
     if ADMIN_PERMISSION not in granted:
         raise InsufficientScope(ADMIN_PERMISSION)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from idgate.errors import InvalidToken
 from idgate.mfa import service as mfa
-from idgate.server.deps import provider_of, verifier_of
+from idgate.server.deps import own_token_claims, provider_of
 from idgate.server.schemas import ERROR_RESPONSES
 from idgate.store import users
 from idgate.store.db import transaction
@@ -60,13 +60,7 @@ def _active_user(request: Request, sub: str) -> bool:
 
 async def current_user(request: Request,
                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise InvalidToken("missing", "An access token is required.")
-    claims = await anyio.to_thread.run_sync(verifier_of(request).verify, credentials.credentials)
-    issuer = provider_of(request).settings.issuer
-    audiences = claims.get("aud") if isinstance(claims.get("aud"), list) else [claims.get("aud")]
-    if issuer not in audiences:
-        raise InvalidToken("wrong_audience", "The token was not issued for this server.")
+    claims = await own_token_claims(request, credentials, "An access token is required.")
     sub = str(claims["sub"])
     if not await anyio.to_thread.run_sync(_active_user, request, sub):
         raise InvalidToken("user_inactive")
