@@ -31,9 +31,17 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveSe
             accounts.add_user(p.sessions, "alice", GOOD_PASSWORD, permissions=["things:read"])
         port_a = free_port()
         issuer = f"https://localhost:{port_a}"  # one issuer for the whole deployment, as behind a load balancer
-        env = {"IDGATE_THROTTLE_ACCOUNT_FREE": "3", "IDGATE_THROTTLE_IP_FREE": "100000"}
+        # Only the per-account limit is under test here; the per-IP ones would otherwise count
+        # every deliberate reuse of a refresh token below (all clients are 127.0.0.1).
+        env = {"IDGATE_THROTTLE_ACCOUNT_FREE": "3", "IDGATE_THROTTLE_IP_FREE": "100000",
+               "IDGATE_THROTTLE_TOKEN_FREE": "100000"}
         if REDIS_URL:  # throttle counters shared by the nodes (a database of its own: no other test's keys)
             env["IDGATE_REDIS_URL"] = REDIS_URL.rsplit("/", 1)[0] + "/11"
+            import redis
+
+            # Redis outlives the test run: start from empty counters, not the last run's.
+            with redis.Redis.from_url(env["IDGATE_REDIS_URL"]) as r:
+                r.flushdb()
         a, b = in_parallel(lambda: start_server(dep, issuer=issuer, port=port_a, env=env),
                            lambda: start_server(dep, issuer=issuer, env=env))
         try:

@@ -48,11 +48,33 @@ def test_unknown_user_does_dummy_work(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(calls) == 1 and calls[0].startswith("idgate-hash")
 
 
-def test_concurrency_bound_rejects_excess() -> None:
+@pytest.fixture
+def held_hashes(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Hashes block until the test releases them, so admission is decided before any finishes.
+
+    Without the gate, a loaded machine can pause the loop thread long enough for a real
+    hash to finish between two admissions, freeing a slot and making the counts race.
+    """
+    release = threading.Event()
+    real = hashing.hash_password
+
+    def held(pw: str, **kw: object) -> str:
+        assert release.wait(30), "test never released the held hashes"
+        return real(pw, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("idgate.passwords.pool.hash_password", held)
+    return release
+
+
+def test_concurrency_bound_rejects_excess(held_hashes: threading.Event) -> None:
     async def main() -> None:
         pool = HashPool(workers=2, max_waiting=2)
         try:
-            results = await asyncio.gather(*(pool.hash(f"storm password {i}") for i in range(10)), return_exceptions=True)
+            tasks = [asyncio.ensure_future(pool.hash(f"storm password {i}")) for i in range(10)]
+            await asyncio.sleep(0)  # every task runs up to its admission
+            assert pool.in_flight == 4
+            held_hashes.set()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
             ok = [r for r in results if isinstance(r, str)]
             refused = [r for r in results if isinstance(r, TooManyRequests)]
             assert len(ok) == 4 and len(refused) == 6
@@ -66,14 +88,15 @@ def test_concurrency_bound_rejects_excess() -> None:
     asyncio.run(main())
 
 
-def test_queue_depth_reported() -> None:
+def test_queue_depth_reported(held_hashes: threading.Event) -> None:
     async def main() -> None:
         pool = HashPool(workers=1, max_waiting=3)
         try:
             tasks = [asyncio.ensure_future(pool.hash(f"queued {i}")) for i in range(4)]
             await asyncio.sleep(0)  # let every task submit
             assert pool.in_flight == 4
-            assert pool.queue_depth >= 2  # one running, the rest waiting
+            assert pool.queue_depth >= 3  # at most one running (held), the rest waiting
+            held_hashes.set()
             await asyncio.gather(*tasks)
             assert pool.queue_depth == 0
         finally:
