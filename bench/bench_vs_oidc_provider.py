@@ -219,7 +219,12 @@ def run_idgate(data: Path, secret: str, workers: int, args: argparse.Namespace, 
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"https://localhost:{port}"
     try:
-        wait_https(base + "/healthz", data / "tls" / "ca.pem", proc)
+        try:
+            wait_https(base + "/healthz", data / "tls" / "ca.pem", proc)
+        except RuntimeError:
+            log.flush()
+            print((data.parent / f"idgate-{workers}.log").read_text()[-3000:], file=sys.stderr)
+            raise
         time.sleep(2 if workers > 1 else 0.2)  # every worker up
         info = check_token(base + "/token", data / "tls" / "ca.pem", secret)
         print(f"<!-- idgate --workers {workers}: access token typ={info['typ']} {info['bytes']} bytes -->")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +18,9 @@ from idgate.passwords import HashPool
 from idgate.services.audiences import AudienceCache
 from idgate.services.keys import KeyRingCache
 from idgate.store.db import is_current, make_engine, session_factory
+
+if TYPE_CHECKING:
+    from idgate.services.clients import ClientCache
 
 FIRST_PARTY_CLIENT_ID = "idgate-first-party"
 
@@ -42,6 +46,12 @@ class Provider:
     @cached_property
     def audiences(self) -> AudienceCache:
         return AudienceCache(self.sessions)
+
+    @cached_property
+    def clients(self) -> ClientCache:
+        from idgate.services.clients import ClientCache  # that module needs FIRST_PARTY_CLIENT_ID
+
+        return ClientCache(self.sessions)
 
     @cached_property
     def hash_pool(self) -> HashPool:

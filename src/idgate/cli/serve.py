@@ -88,9 +88,11 @@ def serve_command(
         typer.echo("idgate WARNING: plain HTTP. This MUST NOT face a network; use TLS or a TLS proxy.", err=True)
     typer.echo(f"idgate {settings.issuer} listening on {scheme}://{settings.host}:{settings.port}", err=True)
     if settings.insecure_http:
+        from idgate.server.http_protocol import server_options
+
         config = uvicorn.Config(app, host=settings.host, port=settings.port, server_header=False, access_log=False,
-                                proxy_headers=False, http="h11", ws="none", timeout_keep_alive=5,
-                                log_level="warning", log_config=None, timeout_graceful_shutdown=10)
+                                proxy_headers=False, timeout_keep_alive=5, log_level="warning", log_config=None,
+                                timeout_graceful_shutdown=10, **server_options())
         uvicorn.Server(config).run()
     else:
         build_server(app, settings.host, settings.port, settings.tls_cert_path, settings.tls_key_path,

@@ -64,9 +64,12 @@ def run_workers(data: Path, overrides: dict[str, Any], server_options: dict[str,
     if settings.insecure_http:  # loopback or behind a TLS proxy only (checked by serve)
         import uvicorn
 
+        from idgate.server.http_protocol import server_options as parser_options
+
         config = uvicorn.Config(APP_FACTORY, host=settings.host, port=settings.port, factory=True,
-                                workers=settings.workers, server_header=False, proxy_headers=False, http="h11",
-                                ws="none", timeout_keep_alive=5, timeout_graceful_shutdown=10, **server_options)
+                                workers=settings.workers, server_header=False, proxy_headers=False,
+                                timeout_keep_alive=5, timeout_graceful_shutdown=10, **parser_options(),
+                                **server_options)
     else:
         config = build_server(APP_FACTORY, settings.host, settings.port, settings.tls_cert_path,
                               settings.tls_key_path, factory=True, workers=settings.workers,

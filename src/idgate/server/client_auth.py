@@ -23,7 +23,7 @@ from idgate.jose.algorithms import ASYMMETRIC_ALGS
 from idgate.jose.pubkeys import load_jwks
 from idgate.jose.verify import parse_claims, split_compact, decode_segment, verify_compact
 from idgate.provider import Provider
-from idgate.services.clients import SECRET_METHODS, ClientView, check_client_secret, get_client
+from idgate.services.clients import ClientCache, ClientView, get_client
 from idgate.store import clients as repo
 from idgate.store.db import transaction
 
@@ -49,10 +49,9 @@ def _basic(header: str | None) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-def authenticate_client(provider: Provider, params: dict[str, str], authorization: str | None,
-                        audiences: tuple[str, ...]) -> ClientView | None:
-    """The authenticated client, or None when the request names no registered client (idgate's
-    own first-party refresh requests). ``audiences``: acceptable ``aud`` of an assertion."""
+def _secret_credentials(params: dict[str, str], authorization: str | None) -> tuple[str, str, str] | None:
+    """``(client_id, secret, method)`` of a secret-based method, None for the others; refuses a
+    request that uses more than one method (RFC 6749 §2.3)."""
     basic = _basic(authorization)
     has_secret = "client_secret" in params
     has_assertion = "client_assertion" in params or "client_assertion_type" in params
@@ -62,9 +61,34 @@ def authenticate_client(provider: Provider, params: dict[str, str], authorizatio
         client_id, secret = basic
         if params.get("client_id") not in (None, client_id):
             raise InvalidClient(detail="client_id differs from the basic credentials")
-        return _by_secret(provider, client_id, secret, "client_secret_basic")
+        return client_id, secret, "client_secret_basic"
     if has_secret:
-        return _by_secret(provider, params.get("client_id", ""), params["client_secret"], "client_secret_post")
+        return params.get("client_id", ""), params["client_secret"], "client_secret_post"
+    return None
+
+
+def authenticate_from_cache(provider: Provider, params: dict[str, str], authorization: str | None) -> ClientView | None:
+    """The client, authenticated by its secret against the client cache alone (no I/O, so the
+    event loop may call it). None when the cache cannot say yes - another method, an entry not
+    cached or too old, or a secret that does not match (perhaps rotated since it was cached) -
+    and then :func:`authenticate_client` decides from the database. Malformed or ambiguous
+    credentials are refused here already."""
+    credentials = _secret_credentials(params, authorization)
+    if credentials is None or not credentials[0] or not credentials[1]:
+        return None
+    client_id, secret, _ = credentials
+    entry = provider.clients.fresh(client_id)
+    return ClientCache.check_secret(entry, secret) if entry is not None else None
+
+
+def authenticate_client(provider: Provider, params: dict[str, str], authorization: str | None,
+                        audiences: tuple[str, ...]) -> ClientView | None:
+    """The authenticated client, or None when the request names no registered client (idgate's
+    own first-party refresh requests). ``audiences``: acceptable ``aud`` of an assertion."""
+    credentials = _secret_credentials(params, authorization)
+    if credentials is not None:
+        return _by_secret(provider, *credentials)
+    has_assertion = "client_assertion" in params or "client_assertion_type" in params
     if has_assertion:
         return _by_assertion(provider, params, audiences)
     client_id = params.get("client_id")
@@ -80,8 +104,8 @@ def authenticate_client(provider: Provider, params: dict[str, str], authorizatio
 
 
 def _by_secret(provider: Provider, client_id: str, secret: str, method: str) -> ClientView:
-    client = check_client_secret(provider.sessions, client_id, secret) if client_id and secret else None
-    if client is None or client.auth_method not in SECRET_METHODS:
+    client = ClientCache.check_secret(provider.clients.load(client_id), secret) if client_id and secret else None
+    if client is None:
         raise InvalidClient(detail=f"bad {method} credentials for {client_id[:64]!r}")
     return client
 

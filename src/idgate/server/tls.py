@@ -37,6 +37,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from idgate.clock import utcnow
 from idgate.errors import ConfigError
+from idgate.server.http_protocol import MAX_REQUEST_HEAD_BYTES, server_options
 
 __all__ = [
     "CA_DAYS",
@@ -372,9 +373,8 @@ def _check_hardened(ctx: ssl.SSLContext) -> None:
 # uvicorn integration
 # --------------------------------------------------------------------------------------------
 
-# h11's own default (16 KiB): request line plus headers must fit in this. Set explicitly so the
-# bound does not depend on h11's version.
-MAX_INCOMPLETE_EVENT_SIZE = 16 * 1024
+# Request line plus headers must fit in this (see idgate.server.http_protocol).
+MAX_INCOMPLETE_EVENT_SIZE = MAX_REQUEST_HEAD_BYTES
 DEFAULT_LIMIT_CONCURRENCY = 512
 DEFAULT_GRACEFUL_SHUTDOWN = 10
 
@@ -417,11 +417,8 @@ def build_server(
         "forwarded_allow_ips": None,
         # Idle keep-alive connections are closed after 5 s (slow-client resource exhaustion).
         "timeout_keep_alive": 5,
-        # h11 is pinned so the header-size bound below always applies (httptools has no such knob).
-        "http": "h11",
-        "h11_max_incomplete_event_size": MAX_INCOMPLETE_EVENT_SIZE,
-        # idgate speaks no WebSocket: do not parse Upgrade requests at all.
-        "ws": "none",
+        # httptools + uvloop, request head bounded to 16 KiB; idgate speaks no WebSocket (ws=none).
+        **server_options(),
         # SIGTERM (handled by uvicorn) waits this long for in-flight requests, then closes.
         "timeout_graceful_shutdown": DEFAULT_GRACEFUL_SHUTDOWN,
     }

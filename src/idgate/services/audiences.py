@@ -91,6 +91,10 @@ class AudienceCache:
         self._loaded = -1e9
         self._keys: dict[str, EncryptionKey | None] = {}
 
+    def fresh(self, margin: float = 0.1) -> bool:
+        """True when lookups will answer from memory for at least ``margin`` seconds more."""
+        return time.monotonic() - self._loaded < self._ttl - margin
+
     def _refresh(self) -> dict[str, EncryptionKey | None]:
         if time.monotonic() - self._loaded < self._ttl:
             return self._keys

@@ -16,6 +16,8 @@ import hmac
 import json
 import re
 import secrets
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -290,3 +292,64 @@ def check_client_secret(sessions: sessionmaker[Session], client_id: str, present
         if not secret_matches(stored, presented) or row is None:
             return None
         return view(row)
+
+
+# -- the token endpoint's view of the registry ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedClient:
+    view: ClientView | None  # None: no such client (remembered too, so a miss is not a query each time)
+    secret_hash: str | None
+    loaded_at: float
+
+
+class ClientCache:
+    """Registered clients as the token endpoint sees them, each re-read at most ``ttl`` seconds
+    after it was last read, so client authentication needs no query per request.
+
+    Bounds: a change made through this server's admin API is seen at once (it calls
+    :meth:`invalidate`); one made by the CLI or another node within ``ttl`` (1 s, the same bound
+    as signing keys and audiences). A presented secret that does not match the cached hash is
+    never refused from the cache: the caller re-reads the row (:meth:`load`), so a secret rotated
+    elsewhere starts working at once, while the old one keeps working for at most ``ttl``.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], ttl: float = 1.0, max_entries: int = 10_000) -> None:
+        self._sessions, self._ttl, self._max = sessions, ttl, max_entries
+        self._entries: dict[str, CachedClient] = {}
+        self._lock = threading.Lock()
+
+    def fresh(self, client_id: str) -> CachedClient | None:
+        """The cached entry if it is younger than ``ttl``; never touches the database."""
+        entry = self._entries.get(client_id)
+        if entry is None or time.monotonic() - entry.loaded_at >= self._ttl:
+            return None
+        return entry
+
+    def load(self, client_id: str) -> CachedClient:
+        """Read the client from the database (blocking: call it off the event loop)."""
+        loaded_at = time.monotonic()
+        with transaction(self._sessions) as session:
+            row = repo.get_client(session, client_id)
+            entry = CachedClient(view(row) if row is not None else None,
+                                 row.secret_hash if row is not None else None, loaded_at)
+        if client_id and len(client_id) <= 128:
+            with self._lock:
+                if len(self._entries) >= self._max:  # a flood of made-up ids cannot grow memory
+                    self._entries.clear()
+                self._entries[client_id] = entry
+        return entry
+
+    def invalidate(self, client_id: str | None = None) -> None:
+        with self._lock:
+            if client_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(client_id, None)
+
+    @staticmethod
+    def check_secret(entry: CachedClient, presented: str) -> ClientView | None:
+        """The client if ``presented`` is its secret (constant-time hash comparison)."""
+        stored = entry.secret_hash if entry.view is not None and entry.view.auth_method in SECRET_METHODS else None
+        return entry.view if secret_matches(stored, presented) else None

@@ -122,6 +122,11 @@ class KeyRingCache:
         self._fp: tuple[tuple[str, str], ...] = ()
         self._checked = 0.0
 
+    def fresh(self, margin: float = 0.1) -> bool:
+        """True when :meth:`get` will answer from memory for at least ``margin`` seconds more
+        (callers on the event loop use this to avoid a database read there)."""
+        return self._ring is not None and time.monotonic() - self._checked < self._interval - margin
+
     def get(self) -> KeyRing:
         if self._ring is not None and time.monotonic() - self._checked < self._interval:
             return self._ring

@@ -117,6 +117,7 @@ async def add_client(request: Request) -> JSONResponse:
     provider = provider_of(request)
     spec = spec_from_json(await _json_body(request))
     client, secret = await anyio.to_thread.run_sync(service.add_client, provider.sessions, spec)
+    provider.clients.invalidate(client.client_id)  # forget a cached "no such client"
     body = client.as_dict()
     if secret is not None:
         body["client_secret"] = secret
@@ -136,6 +137,7 @@ async def remove_client(request: Request, client_id: str) -> Response:
     _require_admin(request)
     provider = provider_of(request)
     await anyio.to_thread.run_sync(service.remove_client, provider.sessions, client_id)
+    provider.clients.invalidate(client_id)  # refused at once on this node (others: within 1 s)
     return Response(status_code=204)
 
 
@@ -144,4 +146,5 @@ async def rotate_secret(request: Request, client_id: str) -> JSONResponse:
     _require_admin(request)
     provider = provider_of(request)
     secret = await anyio.to_thread.run_sync(service.rotate_secret, provider.sessions, client_id)
+    provider.clients.invalidate(client_id)  # the old secret stops working at once on this node
     return JSONResponse({"client_id": client_id, "client_secret": secret}, headers=NO_STORE)

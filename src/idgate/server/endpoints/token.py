@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from idgate.errors import MethodNotAllowed, UnsupportedGrantType
 from idgate.provider import Provider
-from idgate.server.client_auth import assertion_audiences, authenticate_client
+from idgate.server.client_auth import assertion_audiences, authenticate_client, authenticate_from_cache
 from idgate.server.deps import provider_of
 from idgate.server.grants import authorization_code, client_credentials
 from idgate.server.forms import read_params, required
@@ -43,17 +43,38 @@ GRANTS: dict[str, Callable[[Provider, dict[str, str], ClientView | None], TokenR
 }
 
 
+# Grants whose work is pure computation once the client is known (no rows read or written):
+# with every cache they read fresh, they run on the event loop instead of a worker thread.
+IN_MEMORY_GRANTS = frozenset({"client_credentials"})
+
+
+def _in_memory_ready(provider: Provider) -> bool:
+    return provider.keys.fresh() and provider.audiences.fresh()
+
+
+def _authenticate_and_grant(provider: Provider, params: dict[str, str], authorization: str | None,
+                            handler: Callable[[Provider, dict[str, str], ClientView | None], TokenResponse]
+                            ) -> TokenResponse:
+    client = authenticate_client(provider, params, authorization, assertion_audiences(provider.settings.issuer))
+    return handler(provider, params, client)
+
+
 @router.post("/token", summary="OAuth 2.0 token endpoint")
 async def token(request: Request) -> JSONResponse:
     provider = provider_of(request)
     params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
-    handler = GRANTS.get(required(params, "grant_type"))
+    grant_type = required(params, "grant_type")
+    handler = GRANTS.get(grant_type)
     if handler is None:
         raise UnsupportedGrantType()
-    client = await anyio.to_thread.run_sync(authenticate_client, provider, params,
-                                            request.headers.get("authorization"),
-                                            assertion_audiences(provider.settings.issuer))
-    result = await anyio.to_thread.run_sync(handler, provider, params, client)
+    authorization = request.headers.get("authorization")
+    # A service asking for its own token (client_credentials) is the hot path: authenticated
+    # from the client cache and signed right here, a token costs no thread hop and no query.
+    client = authenticate_from_cache(provider, params, authorization) if grant_type in IN_MEMORY_GRANTS else None
+    if client is not None and _in_memory_ready(provider):
+        result = handler(provider, params, client)
+    else:  # everything else reads or writes the database: one trip to a worker thread
+        result = await anyio.to_thread.run_sync(_authenticate_and_grant, provider, params, authorization, handler)
     return token_response(result.as_dict())
 
 
