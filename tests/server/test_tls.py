@@ -394,8 +394,8 @@ def test_build_server_defaults(material: Material) -> None:
     assert config.proxy_headers is False
     assert config.timeout_keep_alive == 5
     assert config.limit_concurrency is not None and config.limit_concurrency > 0
-    assert config.http == "h11"
-    assert config.h11_max_incomplete_event_size == 16 * 1024
+    assert config.http == "idgate.server.http_protocol:BoundedHttpToolsProtocol"
+    assert config.loop == "uvloop" and config.ws == "none"
     assert build_server(hello_app, "127.0.0.1", 1, material.certs.cert, material.certs.key,
                         limit_concurrency=7).config.limit_concurrency == 7
     with pytest.raises(TypeError):
@@ -482,3 +482,59 @@ def test_certificate_days_left_counts_down(material: Material) -> None:
     expiry = cert.not_valid_after_utc
     assert certificate_days_left(material.certs.cert, now=expiry - timedelta(days=10, hours=1)) == 10
     assert certificate_days_left(material.certs.cert, now=expiry + timedelta(hours=1)) == -1
+
+
+# ------------------------------------------------------------------------------------------
+# The request head bound (httptools has no setting of its own: idgate.server.http_protocol)
+# ------------------------------------------------------------------------------------------
+
+
+def _exchange(m: Material, port: int, chunks: list[bytes], pause: float = 0.0) -> bytes:
+    """Send ``chunks`` over TLS (optionally pausing between them) and read until the server
+    closes the connection or 2 s of silence."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    with client(m).wrap_socket(raw, server_hostname="localhost") as tls:
+        try:
+            for chunk in chunks:
+                tls.sendall(chunk)
+                time.sleep(pause)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass  # the server may close before everything was sent
+        tls.settimeout(2)
+        out = b""
+        try:
+            while data := tls.recv(65536):
+                out += data
+        except (TimeoutError, socket.timeout, ConnectionResetError, ssl.SSLError):
+            pass
+        return out
+
+
+def _get(extra_headers: bytes = b"", close: bool = True) -> bytes:
+    return (b"GET / HTTP/1.1\r\nHost: localhost\r\n" + extra_headers
+            + (b"Connection: close\r\n" if close else b"") + b"\r\n")
+
+
+def test_request_head_over_16_kib_is_refused_with_431(hardened: Running, material: Material) -> None:
+    big = b"X-Filler: " + b"a" * 17_000 + b"\r\n"
+    reply = _exchange(material, hardened.port, [_get(big)])
+    assert reply.startswith(b"HTTP/1.1 431 "), reply[:80]
+
+
+def test_head_sent_in_small_pieces_is_counted_as_a_whole(hardened: Running, material: Material) -> None:
+    """A header value dribbled in 1 KiB pieces must not escape the bound (httptools buffers a
+    value until it is complete, so the bound has to count raw bytes, not parsed headers)."""
+    head = _get(b"X-Filler: " + b"b" * 40_000 + b"\r\n")
+    reply = _exchange(material, hardened.port, [head[i:i + 1024] for i in range(0, len(head), 1024)], pause=0.001)
+    assert reply.startswith(b"HTTP/1.1 431 "), reply[:80]
+
+
+def test_heads_under_the_bound_bodies_and_pipelining_are_served(hardened: Running, material: Material) -> None:
+    near_limit = b"".join(b"X-H%d: " % i + b"c" * 1000 + b"\r\n" for i in range(14))  # ~14.1 KiB of headers
+    assert _exchange(material, hardened.port, [_get(near_limit)]).startswith(b"HTTP/1.1 200 ")
+    body = b"d" * 200_000  # a large body in the same write as its head is not part of the head
+    post = b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 200000\r\nConnection: close\r\n\r\n" + body
+    assert _exchange(material, hardened.port, [post]).startswith(b"HTTP/1.1 200 ")
+    # many small keep-alive requests in one write: far more than 16 KiB, every head small
+    pipelined = _get(close=False) * 400 + _get()
+    assert _exchange(material, hardened.port, [pipelined]).count(b"HTTP/1.1 200 ") == 401

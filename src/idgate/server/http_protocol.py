@@ -43,34 +43,63 @@ if HttpToolsProtocol is not None:
     class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's httptools protocol with a 16 KiB ceiling on each request head.
 
-        A chunk after which a head is still incomplete counts entirely towards that head (a
-        slight over-count when the chunk also ended the previous request), so the parser never
-        holds more than the limit plus one read of head bytes.
+        Two counts, because httptools buffers a header value until it is complete: the parsed
+        request line and fields (exact, checked when the head is complete), and the raw bytes
+        fed while a head is still incomplete (so the parser never holds more than the limit
+        plus one read). Past either, the reply is 431 and the connection is closed.
         """
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._head_bytes = 0
+            self._raw_head_bytes = 0
+            self._parsed_head_bytes = 0
             self._head_pending = False
+            self._refused = False
+
+        def _refuse(self) -> None:
+            self._refused = True
+            self.logger.warning("Request head over %d bytes refused (431).", MAX_REQUEST_HEAD_BYTES)
+            self.transport.write(_TOO_LARGE)
+            self.transport.close()
 
         def on_message_begin(self) -> None:
             self._head_pending = True
+            self._parsed_head_bytes = 0
             super().on_message_begin()
+
+        def on_url(self, url: bytes) -> None:
+            self._parsed_head_bytes += len(url) + 16  # method, version, spaces, CRLF
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._parsed_head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+            super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
             self._head_pending = False
-            self._head_bytes = 0
+            self._raw_head_bytes = 0
+            if self._parsed_head_bytes > MAX_REQUEST_HEAD_BYTES:
+                self._refuse()
+                return  # no ASGI cycle for this request
             super().on_headers_complete()
 
+        def on_body(self, body: bytes) -> None:
+            if not self._refused:
+                super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            if not self._refused:
+                super().on_message_complete()
+
         def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if not self._head_pending or self.transport.is_closing():
+            if self._refused:
                 return
-            self._head_bytes += len(data)
-            if self._head_bytes > MAX_REQUEST_HEAD_BYTES:
-                self.logger.warning("Request head over %d bytes refused (431).", MAX_REQUEST_HEAD_BYTES)
-                self.transport.write(_TOO_LARGE)
-                self.transport.close()
+            super().data_received(data)
+            if not self._head_pending or self._refused or self.transport.is_closing():
+                return
+            self._raw_head_bytes += len(data)
+            if self._raw_head_bytes > MAX_REQUEST_HEAD_BYTES:
+                self._refuse()
 
 
 def server_options() -> dict[str, Any]:
