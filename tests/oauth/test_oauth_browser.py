@@ -128,3 +128,50 @@ def test_browser_login_consent_and_back_to_the_app(chromium, tmp_path: Path) -> 
         assert "This browser" in page.content() and "Photo Album" in page.content()
         page.screenshot(path=str(OUT / "account.png"), full_page=True)
         context.close()
+
+
+def test_browser_sets_up_two_step_verification_on_the_account_page(chromium, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Sign in at /account, set up an authenticator app: the QR code image renders under the
+    page's CSP (no violation reported), the key's first code turns it on, recovery codes show."""
+    import pyotp
+
+    OUT.mkdir(exist_ok=True)
+    with live(tmp_path / "data") as server:
+        context = chromium.new_context(ignore_https_errors=True, viewport={"width": 960, "height": 900},
+                                       device_scale_factor=1)
+        page = context.new_page()
+        console: list[str] = []
+        page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+        page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
+        page.goto(server.url + "/account")
+        page.fill("#username", "alice")
+        page.fill("#password", GOOD_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#mfa-title")
+        page.click("text=Set up authenticator app")
+        page.wait_for_url(server.url + "/account/mfa/totp")
+        image = page.wait_for_selector("img.qr")
+        page.wait_for_function("document.querySelector('img.qr').complete")
+        assert page.evaluate("document.querySelector('img.qr').naturalWidth") > 0
+        assert image.bounding_box()["width"] >= 180
+        key = page.inner_text(".totp-key").replace(" ", "")
+        assert len(key) == 32 and key not in page.url
+        page.screenshot(path=str(OUT / "mfa-enrol.png"), full_page=True)
+
+        page.fill("#otp", "000000" if pyotp.TOTP(key).now() != "000000" else "111111")
+        page.click("button[type=submit]")
+        assert "not right" in page.wait_for_selector("[role=alert]").inner_text()
+        assert page.get_attribute("#otp", "aria-invalid") == "true"
+        assert page.evaluate("document.querySelector('img.qr').naturalWidth") > 0  # still there to scan
+
+        page.fill("#otp", pyotp.TOTP(key).now())
+        page.click("button[type=submit]")
+        page.wait_for_selector("ol.recovery-codes")
+        assert len(page.query_selector_all("ol.recovery-codes li")) == 10
+        page.screenshot(path=str(OUT / "mfa-recovery-codes.png"), full_page=True)
+        page.click("text=back to your account")
+        page.wait_for_selector(".badge.on")
+        page.screenshot(path=str(OUT / "account-mfa.png"), full_page=True)
+        context.close()
+    violations = [m for m in console if "Content Security Policy" in m or "Refused to" in m or "pageerror" in m]
+    assert not violations, console

@@ -33,3 +33,12 @@ class MfaEnrollmentRequired(OAuthError):
     description = ("Your role requires a second factor and none is set up: sign in at /login to get an "
                    "enrolment-only token, then enrol at /mfa/totp, or ask an administrator "
                    "('idgate mfa enroll NAME').")
+
+
+class MfaRequiredByRole(OAuthError):
+    """The user asked to remove their own second factor while a role of theirs requires one."""
+
+    error = "access_denied"
+    status_code = 403
+    description = ("Your role requires two-step verification, so your authenticator cannot be removed. To move "
+                   "to a new phone, ask an administrator to replace it ('idgate mfa enroll NAME --replace').")

@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -21,7 +22,10 @@ from idgate.store.models import Role
 from idgate.store.models_security import RecoveryCode, RoleSecurity, TotpFactor
 
 from . import crypto, totp
-from .errors import InvalidOtp
+from .errors import InvalidOtp, MfaRequiredByRole
+
+if TYPE_CHECKING:
+    from idgate.throttle import Throttle
 
 RECOVERY_CODE_COUNT = 10
 _RECOVERY_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # base32, lower case: 5 bits a character
@@ -114,10 +118,14 @@ def _consume_step(session: Session, user_id: str, step: int) -> bool:
 
 def confirm_totp(provider: Provider, user_id: str, code: str, *, now: float | None = None) -> tuple[str, ...]:
     """Activate a pending enrolment with a first code; returns the ten recovery codes (shown once)."""
+    from idgate.throttle import MFA
+
     now = time.time() if now is None else now
+    throttle = _admit(provider, user_id)  # a wrong first code counts like any wrong one-time code
     with transaction(provider.sessions) as session:
         row = session.get(TotpFactor, user_id)
         if row is None or row.confirmed_at is not None:
+            throttle.refund(MFA, user_id)
             raise InvalidRequest("There is no pending TOTP enrolment to confirm; start one first.")
         secret = crypto.open_sealed(provider.kek, row.secret_enc, user_id)
         step, _replay = totp.match(secret or "", code.strip(), now, row.last_used_step) if secret else (None, False)
@@ -129,16 +137,31 @@ def confirm_totp(provider: Provider, user_id: str, code: str, *, now: float | No
     if not ok:
         events.record(provider.sessions, "mfa.totp.confirm", "failure", actor=user_id, reason="wrong_code")
         raise InvalidOtp()
+    throttle.reset(MFA, user_id)
     return codes
 
 
-def verify_second_factor(provider: Provider, user_id: str, code: str, *, now: float | None = None) -> str:
-    """Check a TOTP code or a recovery code of an account with an active factor, under the MFA
-    throttle. Returns ``"totp"`` or ``"recovery"``; raises :class:`InvalidOtp`, ``Throttled`` or
-    ``AccountLocked``."""
+def pending_enrolment(provider: Provider, user_id: str) -> Enrolment | None:
+    """The user's enrolment that waits for its first code (to show its QR code and secret
+    again to that user), or None when there is none."""
+    with transaction(provider.sessions) as session:
+        user = users.get(session, user_id)
+        row = session.get(TotpFactor, user_id)
+        if user is None or row is None or row.confirmed_at is not None:
+            return None
+        secret = crypto.open_sealed(provider.kek, row.secret_enc, user_id)
+        if secret is None:
+            return None
+        uri = totp.provisioning_uri(secret, user.username, provider.settings.mfa_issuer_label)
+    return Enrolment(secret=secret, uri=uri, qr_svg=totp.qr_svg(uri), confirmed=False)
+
+
+def _admit(provider: Provider, user_id: str) -> Throttle:
+    """Count one one-time-code attempt of the user under the MFA throttle (given back by a
+    reset on success). Raises ``Throttled`` in back-off and ``AccountLocked`` (locking the
+    account) past the lockout limit."""
     from idgate.throttle import MFA, AccountLocked, Throttled, lockouts, throttle_for
 
-    now = time.time() if now is None else now
     throttle = throttle_for(provider)
     decision = throttle.hit(MFA, user_id)
     if not decision.allowed:
@@ -153,6 +176,17 @@ def verify_second_factor(provider: Provider, user_id: str, code: str, *, now: fl
             events.record(provider.sessions, "account.locked", "locked", actor=user_id, factor="otp")
         throttle.reset(MFA, user_id)
         raise AccountLocked(detail="mfa lockout limit reached")
+    return throttle
+
+
+def verify_second_factor(provider: Provider, user_id: str, code: str, *, now: float | None = None) -> str:
+    """Check a TOTP code or a recovery code of an account with an active factor, under the MFA
+    throttle. Returns ``"totp"`` or ``"recovery"``; raises :class:`InvalidOtp`, ``Throttled`` or
+    ``AccountLocked``."""
+    from idgate.throttle import MFA
+
+    now = time.time() if now is None else now
+    throttle = _admit(provider, user_id)
     with transaction(provider.sessions) as session:
         method, reason = _check_code(session, provider.kek, user_id, code.strip(), now)
     if method is None:
@@ -195,6 +229,23 @@ def remove_totp(provider: Provider, user_id: str, *, actor: str | None = None) -
         if removed:
             events.record(None, "mfa.totp.removed", "success", actor=actor or user_id, session=session, subject=user_id)
     return bool(removed)
+
+
+def remove_own_totp(provider: Provider, user_id: str, code: str) -> bool:
+    """The user removing their own factor (API, account page): refused while one of their roles
+    requires a second factor (an administrator can still remove it), then it needs a current
+    code or a recovery code (:func:`verify_second_factor`)."""
+    if status(provider, user_id).required:
+        events.record(provider.sessions, "mfa.totp.remove", "refused", actor=user_id, reason="required_by_role")
+        raise MfaRequiredByRole()
+    verify_second_factor(provider, user_id, code)
+    return remove_totp(provider, user_id)
+
+
+def regenerate_own_recovery_codes(provider: Provider, user_id: str, code: str) -> tuple[str, ...]:
+    """New recovery codes for the user, given a current code or a recovery code."""
+    verify_second_factor(provider, user_id, code)
+    return regenerate_recovery_codes(provider, user_id)
 
 
 def regenerate_recovery_codes(provider: Provider, user_id: str) -> tuple[str, ...]:

@@ -1,8 +1,19 @@
-"""``/account``: the signed-in user's page: change password, see and end sessions, sign out.
+"""``/account``: the signed-in user's page: change password, two-step verification (TOTP), see
+and end sessions, sign out.
 
 Every form carries the session's CSRF token. Changing the password needs the current one (a
 stolen session alone cannot lock the owner out), ends every refresh token (services) and every
 other browser session, and keeps this one.
+
+Two-step verification (the rules are :mod:`idgate.mfa.service`'s, as for the ``/mfa`` API):
+
+* ``POST /account/mfa/totp`` starts an enrolment, then ``GET /account/mfa/totp`` shows it: the QR
+  code (``GET /account/mfa/qr.svg``, an image of the session user's pending enrolment, never
+  cached) and the key in groups for typing; the secret never goes into a URL.
+* ``POST /account/mfa/totp/confirm`` activates it with a first code (MFA throttle) and shows the
+  ten recovery codes once.
+* ``POST /account/mfa/totp/remove`` and ``POST /account/mfa/recovery-codes`` need a current code
+  or a recovery code; removal is refused while a role of the user requires a second factor.
 """
 
 from __future__ import annotations
@@ -14,7 +25,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from idgate import clock
-from idgate.errors import InvalidCredentials, InvalidRequest, TooManyRequests, WeakPassword
+from idgate.errors import Conflict, IdgateError, InvalidCredentials, InvalidRequest, TooManyRequests, WeakPassword
+from idgate.mfa import InvalidOtp
+from idgate.mfa import service as mfa
 from idgate.provider import Provider
 from idgate.server.deps import provider_of
 from idgate.server.endpoints.authorize import start_account_sign_in
@@ -63,10 +76,14 @@ def _overview(provider: Provider, browser: Browser, user: UserView) -> dict[str,
 
 
 async def _page(provider: Provider, browser: Browser, user: UserView, *, notice: str | None = None,
-                error: str | None = None, status: int = 200) -> Response:
+                error: str | None = None, mfa_error: str | None = None, mfa_form: str | None = None,
+                status: int = 200) -> Response:
+    """The account page. ``mfa_error`` is shown in the two-step verification section, against
+    the code field of ``mfa_form`` ("remove" or "regenerate") when given."""
     overview = await run(_overview, provider, browser, user)
+    state = await run(mfa.status, provider, user.id)
     return render("account.html", status=status, browser=browser, title="Your account", user=user, notice=notice,
-                  error=error, **overview)
+                  error=error, mfa=state, mfa_error=mfa_error, mfa_form=mfa_form, **overview)
 
 
 async def _signed_in(request: Request) -> tuple[Provider, Browser | None, UserView | None]:
@@ -167,3 +184,132 @@ async def logout(request: Request) -> Response:
         await run(sign_out, provider, browser)
     return clear_cookie(render("message.html", title="Signed out", message="You are signed out of idgate."))
 
+
+# Two-step verification -----------------------------------------------------------------------
+
+_WRONG_CODE = "That code is not right. Enter the current 6-digit code from your app."
+_TOO_MANY = "Too many attempts. Wait a moment, then try again."
+
+
+def _grouped(secret: str) -> str:
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+
+
+def _code_of(params: dict[str, str]) -> str:
+    return (params.get("otp") or "").replace(" ", "").strip()[:64]
+
+
+def _refusal(exc: IdgateError) -> tuple[str, int]:
+    """What to tell the user when a one-time code was not accepted."""
+    if isinstance(exc, InvalidOtp):
+        return _WRONG_CODE, 400
+    if isinstance(exc, TooManyRequests):
+        return _TOO_MANY, 429
+    return exc.description, exc.status_code  # a locked account, a role that requires MFA: their own words
+
+
+def _with_retry_after(response: Response, exc: IdgateError) -> Response:
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+async def _enrolment_page(provider: Provider, browser: Browser, user: UserView, *, error: str | None = None,
+                          status: int = 200) -> Response:
+    enrolment = await run(mfa.pending_enrolment, provider, user.id)
+    if enrolment is None:
+        return await _page(provider, browser, user, status=400 if error else 200,
+                           mfa_error=error or "There is no set-up in progress: start again.")
+    return render("mfa_enrol.html", status=status, browser=browser, title="Set up two-step verification",
+                  user=user, key=_grouped(enrolment.secret), issuer=provider.settings.mfa_issuer_label, error=error)
+
+
+@router.post("/account/mfa/totp")
+async def start_totp(request: Request) -> Response:
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    provider, browser, user, _params = posted
+    try:
+        await run(lambda: mfa.enroll_totp(provider, user.id))
+    except Conflict:
+        return await _page(provider, browser, user, status=409,
+                           mfa_error="An authenticator app is already set up. Remove it first to use another one.")
+    return RedirectResponse("/account/mfa/totp", status_code=303)
+
+
+@router.get("/account/mfa/totp")
+async def show_totp(request: Request) -> Response:
+    provider, browser, user = await _signed_in(request)
+    if browser is None or user is None:
+        return await run(start_account_sign_in, provider, request)
+    return await _enrolment_page(provider, browser, user)
+
+
+@router.get("/account/mfa/qr.svg")
+async def totp_qr(request: Request) -> Response:
+    """The QR code of the signed-in user's pending enrolment; 404 for anything else."""
+    provider, browser, user = await _signed_in(request)
+    enrolment = await run(mfa.pending_enrolment, provider, user.id) if browser and user else None
+    if enrolment is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    return Response(enrolment.qr_svg, media_type="image/svg+xml", headers={
+        "Cache-Control": "no-store", "Pragma": "no-cache", "Cross-Origin-Resource-Policy": "same-origin"})
+
+
+@router.post("/account/mfa/totp/confirm")
+async def confirm_totp(request: Request) -> Response:
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    provider, browser, user, params = posted
+    code = _code_of(params)
+    if not code:
+        return await _enrolment_page(provider, browser, user, status=400,
+                                     error="Enter the 6-digit code that your app shows.")
+    try:
+        codes = await run(lambda: mfa.confirm_totp(provider, user.id, code))
+    except InvalidRequest:  # nothing pending (confirmed in another tab, or removed)
+        return await _page(provider, browser, user, status=400,
+                           mfa_error="There is no set-up in progress to confirm: start again.")
+    except IdgateError as exc:  # a wrong code, the MFA throttle's back-off or lock
+        message, status = _refusal(exc)
+        return _with_retry_after(await _enrolment_page(provider, browser, user, error=message, status=status), exc)
+    return render("mfa_codes.html", browser=browser, title="Two-step verification is on", codes=codes, first=True)
+
+
+async def _with_code(request: Request, form: str, action: Any) -> Response:
+    """A posted form that needs a current code (or a recovery code): ``action(provider, user_id,
+    code)`` checks it; the account page with the refusal otherwise."""
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    provider, browser, user, params = posted
+    code = _code_of(params)
+    if not code:
+        return await _page(provider, browser, user, status=400, mfa_form=form,
+                           mfa_error="Enter a code from your authenticator app, or a recovery code.")
+    try:
+        result = await run(action, provider, user.id, code)
+    except InvalidRequest as exc:
+        return await _page(provider, browser, user, status=400, mfa_error=exc.description)
+    except IdgateError as exc:
+        message, status = _refusal(exc)
+        if isinstance(exc, InvalidOtp):
+            message = "That code is not right. Enter the current code from your app, or an unused recovery code."
+        return _with_retry_after(await _page(provider, browser, user, status=status, mfa_form=form,
+                                             mfa_error=message), exc)
+    if form == "remove":
+        return await _page(provider, browser, user, notice="Two-step verification is off: your authenticator app "
+                                                           "and recovery codes no longer work for this account.")
+    return render("mfa_codes.html", browser=browser, title="New recovery codes", codes=result, first=False)
+
+
+@router.post("/account/mfa/totp/remove")
+async def remove_totp(request: Request) -> Response:
+    return await _with_code(request, "remove", mfa.remove_own_totp)
+
+
+@router.post("/account/mfa/recovery-codes")
+async def regenerate_codes(request: Request) -> Response:
+    return await _with_code(request, "regenerate", mfa.regenerate_own_recovery_codes)

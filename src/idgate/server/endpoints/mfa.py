@@ -3,7 +3,8 @@
 * ``GET /mfa`` - status: ``none``, ``pending`` or ``active``, recovery codes left, required?
 * ``POST /mfa/totp`` - start an enrolment: secret, ``otpauth://`` URI and QR code (SVG)
 * ``POST /mfa/totp/confirm`` ``{"otp"}`` - activate with a first code; returns ten recovery codes
-* ``POST /mfa/totp/remove`` ``{"otp"}`` - remove the factor (needs a current code)
+* ``POST /mfa/totp/remove`` ``{"otp"}`` - remove the factor (needs a current code; refused while
+  a role of the user requires a second factor)
 * ``POST /mfa/recovery-codes`` ``{"otp"}`` - replace the recovery codes (needs a current code)
 
 A token from a login whose role requires MFA that is not set up yet (scope
@@ -90,18 +91,16 @@ async def confirm(request: Request, body: OtpBody, sub: User) -> Any:
     return JSONResponse({"recovery_codes": list(codes)}, headers=_NO_STORE)
 
 
-@router.post("/totp/remove", summary="Remove TOTP (needs a current code or a recovery code)")
+@router.post("/totp/remove", summary="Remove TOTP (needs a current code or a recovery code; refused while a "
+                                    "role requires a second factor)")
 async def remove(request: Request, body: OtpBody, sub: User) -> Any:
-    provider = provider_of(request)
-    await anyio.to_thread.run_sync(lambda: mfa.verify_second_factor(provider, sub, body.otp))
-    await anyio.to_thread.run_sync(lambda: mfa.remove_totp(provider, sub))
+    await anyio.to_thread.run_sync(lambda: mfa.remove_own_totp(provider_of(request), sub, body.otp))
     return JSONResponse({}, headers=_NO_STORE)
 
 
 @router.post("/recovery-codes", summary="Replace the recovery codes (needs a current code)",
              response_model=RecoveryCodesOut)
 async def regenerate(request: Request, body: OtpBody, sub: User) -> Any:
-    provider = provider_of(request)
-    await anyio.to_thread.run_sync(lambda: mfa.verify_second_factor(provider, sub, body.otp))
-    codes = await anyio.to_thread.run_sync(lambda: mfa.regenerate_recovery_codes(provider, sub))
+    codes = await anyio.to_thread.run_sync(lambda: mfa.regenerate_own_recovery_codes(provider_of(request), sub,
+                                                                                      body.otp))
     return JSONResponse({"recovery_codes": list(codes)}, headers=_NO_STORE)
