@@ -21,6 +21,7 @@ from idgate.store.db import is_current, make_engine, session_factory
 
 if TYPE_CHECKING:
     from idgate.services.clients import ClientCache
+    from idgate.services.events import BatchWriter
 
 FIRST_PARTY_CLIENT_ID = "idgate-first-party"
 
@@ -54,6 +55,12 @@ class Provider:
         return ClientCache(self.sessions)
 
     @cached_property
+    def event_writer(self) -> BatchWriter:
+        from idgate.services.events import BatchWriter
+
+        return BatchWriter(self.sessions)
+
+    @cached_property
     def hash_pool(self) -> HashPool:
         workers = self.settings.hash_workers or os.cpu_count() or 1
         return HashPool(workers=workers, max_waiting=self.settings.hash_queue)
@@ -64,4 +71,6 @@ class Provider:
     def close(self) -> None:
         if "hash_pool" in self.__dict__:
             self.hash_pool.close()
+        if "event_writer" in self.__dict__:
+            self.event_writer.close()  # queued event rows reach the table before the pool closes
         self.engine.dispose()

@@ -110,6 +110,19 @@ def test_reused_code_is_refused_and_revokes_its_tokens(provider: Provider, http)
     refreshed = http.post("/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
                                           "client_id": "webapp"})
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+    # the audit trail tells the story: issued, then the replay that revoked it
+    from idgate.services import events
+
+    issued = events.search(provider.sessions, kind="token.issued", actor=provider_user_id(provider))
+    assert [e.detail["grant"] for e in issued] == ["authorization_code"] and issued[0].client_id == "webapp"
+    reuse = events.search(provider.sessions, kind="token.code_reuse")
+    assert len(reuse) == 1 and reuse[0].outcome == "refused" and reuse[0].detail["action"] == "tokens_revoked"
+
+
+def provider_user_id(provider: Provider) -> str:
+    from idgate.services import accounts
+
+    return next(u.id for u in accounts.list_users(provider.sessions) if u.username == "alice")
 
 
 def test_code_for_another_client_is_refused(provider: Provider, http) -> None:  # type: ignore[no-untyped-def]

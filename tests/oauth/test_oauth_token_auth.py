@@ -163,3 +163,59 @@ def test_per_client_access_token_lifetime(lite: Provider, lite_http, ttl: int) -
     claims = Verifier(issuer="https://localhost:8443", audience="https://localhost:8443",
                       jwks=lite.keyring().public_jwks()).verify(body["access_token"])
     assert claims["exp"] - claims["iat"] == ttl == body["expires_in"]
+
+
+# -- the client cache (client_credentials is answered from memory) --------------------------
+
+
+def test_client_changes_made_elsewhere_are_seen_within_a_second(provider: Provider, http) -> None:  # type: ignore[no-untyped-def]
+    """The CLI or another node changes the table behind this server's back: a new secret works
+    at once (a mismatch re-reads the row), the old one and a removed client stop within 1 s."""
+    from idgate.services import clients as service
+
+    _, secret = register(provider, "svc", grant_types=["client_credentials"], redirect_uris=[], scopes=["things:read"])
+    assert _cc(http, auth=("svc", secret)).status_code == 200  # now cached
+    rotated = service.rotate_secret(provider.sessions, "svc")  # as `idgate client rotate-secret` does
+    assert _cc(http, auth=("svc", rotated)).status_code == 200  # at once
+    time.sleep(1.05)
+    assert _cc(http, auth=("svc", secret)).status_code == 401  # the old secret: gone within the bound
+    assert _cc(http, auth=("svc", rotated)).status_code == 200
+    service.remove_client(provider.sessions, "svc")
+    time.sleep(1.05)
+    assert _cc(http, auth=("svc", rotated)).status_code == 401
+
+
+def test_unknown_client_ids_cannot_grow_the_cache(provider: Provider) -> None:
+    from idgate.services.clients import ClientCache
+
+    cache = ClientCache(provider.sessions, max_entries=50)
+    for i in range(500):
+        assert cache.load(f"made-up-{i}").view is None
+    assert len(cache._entries) <= 50
+    assert cache.load("x" * 500).view is None and "x" * 500 not in cache._entries
+
+
+def test_every_service_token_is_an_audit_event(provider: Provider, http) -> None:  # type: ignore[no-untyped-def]
+    """Issued on the event loop, recorded in batches: the log line at once, the row soon after."""
+    from idgate.services import events
+
+    _, secret = register(provider, "svc", grant_types=["client_credentials"], redirect_uris=[], scopes=["things:read"])
+    jtis = set()
+    for _ in range(5):
+        token = _cc(http, auth=("svc", secret)).json()["access_token"]
+        jtis.add(pyjwt.decode(token, options={"verify_signature": False})["jti"])
+    provider.event_writer.flush()
+    rows = events.search(provider.sessions, kind="token.issued", actor="svc")
+    assert {r.detail["jti"] for r in rows} == jtis
+    assert all(r.client_id == "svc" and r.detail["grant"] == "client_credentials" for r in rows)
+
+
+def test_batch_writer_is_bounded_and_flushes_on_close(provider: Provider, caplog: pytest.LogCaptureFixture) -> None:
+    from idgate.services import events
+
+    writer = events.BatchWriter(provider.sessions, interval=60, max_queued=3)
+    for i in range(5):
+        events.record_batched(writer, "test.batched", "success", actor=f"a{i}")
+    writer.close()  # writes the three it kept, reports the two it could not keep
+    assert events.count(provider.sessions, "test.batched") == 3
+    assert any('"event_rows_dropped"' in r.getMessage() and '"count": 2' in r.getMessage() for r in caplog.records)

@@ -44,6 +44,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from idgate.services.events import EVENT_ATTR
+
 if TYPE_CHECKING:
     from idgate.provider import Provider
 
@@ -98,8 +100,10 @@ class Metrics:
             self.refreshed.inc()
         elif kind == "token.revoked":
             self.revoked.labels(str(detail.get("type") or "other")[:32]).inc()
-        elif kind in ("token.refresh_reuse", "refresh_token_reuse"):
+        elif kind == "token.refresh_reuse":
             self.revoked.labels("family_reuse").inc()
+        elif kind == "token.code_reuse":
+            self.revoked.labels("code_reuse").inc()
         if kind in _THROTTLED:
             self.throttled.labels(_THROTTLED[kind]).inc()
 
@@ -124,7 +128,9 @@ class _EventCounter(logging.Handler):
         if not _EVENT_SINKS:
             return
         try:
-            line = json.loads(record.getMessage())
+            line = getattr(record, EVENT_ATTR, None)
+            if not isinstance(line, dict):
+                line = json.loads(record.getMessage())
             kind, outcome = str(line.get("event", "")), str(line.get("outcome", ""))
             detail = line.get("detail") if isinstance(line.get("detail"), dict) else {}
         except (ValueError, TypeError, AttributeError):

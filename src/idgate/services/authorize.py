@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import re
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -22,6 +21,7 @@ from idgate import clock, ids
 from idgate.config import ACCESS_TTL_CEILING
 from idgate.errors import IdgateError, InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
 from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider
+from idgate.services import events
 from idgate.services.clients import ClientView, get_client
 from idgate.jose.jwe import encrypt_nested
 from idgate.services.login import TokenResponse, allowed_audiences, lifetimes
@@ -35,7 +35,6 @@ from idgate.store.users import UserView
 from idgate.tokens import refresh
 from idgate.tokens.access import access_token_claims, choose_audience, issue_access_token, parse_scope
 
-log = logging.getLogger("idgate.events")
 
 CODE_TTL = 60  # seconds; RFC 6749 §4.1.2 recommends at most 10 minutes
 RESPONSE_MODES = ("query", "form_post")
@@ -366,8 +365,8 @@ def exchange_code(provider: Provider, client: ClientView, params: dict[str, str]
             row = repo.find_code(session, ids.token_hash(code))
             if row is not None:
                 _revoke_issued(session, row, issued)
-        log.warning(json.dumps({"event": "authorization_code_reuse", "client_id": client.client_id,
-                                "outcome": "tokens_revoked"}))
+        events.record(provider.sessions, "token.code_reuse", "refused", actor=row.user_id if row else None,
+                      client_id=client.client_id, action="tokens_revoked")
     raise InvalidGrant(detail="authorization code reuse; tokens issued from it are revoked")
 
 
@@ -392,6 +391,9 @@ def _tokens_for_code(provider: Provider, session: Any, client: ClientView, row: 
         row.login_session_id = grant.session_id
         if row.sid:
             repo.link_session(session, grant.session_id, row.sid, client.client_id)
+    events.record(None, "token.issued", "success", session=session, actor=user.id, client_id=client.client_id,
+                  grant="authorization_code", scope=row.scope, aud=row.audience, jti=row.access_jti,
+                  sid=row.login_session_id)
     id_tok = None
     if "openid" in scope:
         id_tok = id_token(provider, user=user, client_id=client.client_id, scope=scope, now=now,
@@ -417,6 +419,10 @@ def client_credentials(provider: Provider, client: ClientView, params: dict[str,
     claims = {"iss": provider.settings.issuer, "sub": client.client_id, "aud": audience, "exp": issued + ttl,
               "iat": issued, "nbf": issued, "jti": ids.jti(), "client_id": client.client_id, "scope": " ".join(scope)}
     token = _sign_for(provider, claims, audience)
+    # Runs on the event loop (the token endpoint's hot path): the row goes in the next batch.
+    events.record_batched(provider.event_writer, "token.issued", "success", actor=client.client_id,
+                          client_id=client.client_id, grant="client_credentials", scope=" ".join(scope), aud=audience,
+                          jti=claims["jti"])
     return TokenSet(access_token=token, expires_in=ttl, scope=" ".join(scope))
 
 
@@ -444,9 +450,14 @@ def client_refresh(provider: Provider, client: ClientView, token: str, scope: st
             if row is not None:
                 token_rows.revoke_family(session, row.family_id, clock.from_timestamp(issued))
                 token_rows.end_session(session, row.session_id, clock.from_timestamp(issued))
-        log.warning(json.dumps({"event": "refresh_token_reuse", "client_id": client.client_id,
-                                "outcome": "family_revoked"}))
+            owner, family = (row.user_id, row.family_id) if row is not None else (None, None)
+        events.record(provider.sessions, "token.refresh_reuse", "refused", actor=owner, client_id=client.client_id,
+                      family=family, action="family_revoked")
         raise InvalidGrant(detail=exc.detail) from None
+    except InvalidGrant as exc:
+        events.record(provider.sessions, "token.refresh", "failure", client_id=client.client_id,
+                      reason=(exc.detail or "invalid_grant")[:64])
+        raise
     still = [s for s in grant.scope.split() if s in client.scopes and (s in OIDC_SCOPES or s in user.permissions)]
     requested = parse_scope(scope)
     if requested is not None and any(s not in still for s in requested):
@@ -454,6 +465,8 @@ def client_refresh(provider: Provider, client: ClientView, token: str, scope: st
     granted = list(requested) if requested is not None else still
     access, claims = third_party_access_token(provider, user, client, granted, grant.audience, issued,
                                               auth_time=auth_time, amr=amr)
+    events.record(provider.sessions, "token.refreshed", "success", actor=user.id, client_id=client.client_id,
+                  sid=grant.session_id, family=grant.family_id, jti=claims["jti"])
     return TokenSet(access_token=access, expires_in=int(claims["exp"]) - issued, scope=" ".join(granted),
                     refresh_token=next_token)
 

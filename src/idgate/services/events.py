@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,6 +46,7 @@ log = logging.getLogger("idgate.events")
 _FORBIDDEN_KEY = re.compile(r"pass|secret|token|otp|code|credential|cookie|authorization|private", re.I)
 _MAX_DETAIL_VALUE = 256
 DEDUPE_SECONDS = 60.0
+EVENT_ATTR = "idgate_event"  # the LogRecord attribute holding the event as a dict
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,10 @@ class _Deduper:
 _deduper = _Deduper()
 
 
-def _emit(kind: str, outcome: str, *, actor: str | None = None, client_id: str | None = None,
-          ip: str | None = None, request_id: str | None = None, dedupe: str | None = None,
-          **detail: Any) -> Event | None:
-    """Write the log line; return the row to store, or None when ``dedupe`` folds it."""
+def _emit_values(kind: str, outcome: str, *, actor: str | None = None, client_id: str | None = None,
+                 ip: str | None = None, request_id: str | None = None, dedupe: str | None = None,
+                 **detail: Any) -> dict[str, Any] | None:
+    """Write the log line; return the row's column values, or None when ``dedupe`` folds it."""
     ctx = _request.get()
     clean = _clean_detail(detail)
     folded: int | None = 0
@@ -137,16 +138,25 @@ def _emit(kind: str, outcome: str, *, actor: str | None = None, client_id: str |
         if folded:
             clean["folded"] = folded
     at = utcnow()
-    row = Event(at=at, kind=kind[:64], outcome=outcome[:32], actor=actor[:128] if actor else None,
-                client_id=client_id[:128] if client_id else None, ip=(ip or ctx.ip or None),
-                request_id=request_id or ctx.request_id, detail=json.dumps(clean, sort_keys=True) if clean else None)
-    if row.ip:
-        row.ip = row.ip[:64]
-    line = {"event": row.kind, "outcome": row.outcome, "at": at.isoformat(), "actor": row.actor,
-            "client_id": row.client_id, "ip": row.ip, "request_id": row.request_id, "detail": clean}
+    address = ip or ctx.ip or None
+    values = {"at": at, "kind": kind[:64], "outcome": outcome[:32], "actor": actor[:128] if actor else None,
+              "client_id": client_id[:128] if client_id else None, "ip": address[:64] if address else None,
+              "request_id": request_id or ctx.request_id,
+              "detail": json.dumps(clean, sort_keys=True) if clean else None}
+    line = {"event": values["kind"], "outcome": values["outcome"], "at": at.isoformat(), "actor": values["actor"],
+            "client_id": values["client_id"], "ip": values["ip"], "request_id": values["request_id"],
+            "detail": clean}
     level = logging.WARNING if outcome in ("failure", "refused", "throttled", "locked") else logging.INFO
-    log.log(level, json.dumps(line, sort_keys=True))
-    return None if folded is None else row
+    # The structured line rides along on the record, so in-process handlers (metrics) need
+    # not parse the JSON back.
+    log.log(level, json.dumps(line, sort_keys=True), extra={EVENT_ATTR: line})
+    return None if folded is None else values
+
+
+def _emit(kind: str, outcome: str, **kw: Any) -> Event | None:
+    """Write the log line; return the row to store, or None when ``dedupe`` folds it."""
+    values = _emit_values(kind, outcome, **kw)
+    return Event(**values) if values is not None else None
 
 
 def _store(sessions: sessionmaker[Session], row: Event) -> None:
@@ -185,6 +195,75 @@ async def arecord(sessions: sessionmaker[Session] | None, kind: str, outcome: st
     row = _emit(kind, outcome, **kw)
     if row is not None and sessions is not None:
         await anyio.to_thread.run_sync(_store, sessions, row)
+
+
+class BatchWriter:
+    """Writes event rows in batches from one background thread, for the hot paths that run on
+    the event loop (a service's client-credentials token) and must not wait for a database.
+
+    The log line of each event is written at once, as always; the row follows within
+    ``interval`` seconds (0.25), many rows to one transaction. Bounded: past ``max_queued``
+    rows waiting (a database that stopped answering), new rows are dropped and counted in one
+    ``event_rows_dropped`` log line per batch, so memory cannot grow without limit. ``close``
+    (on shutdown) writes what is queued. The trade-off, stated: a process killed with SIGKILL
+    loses at most ``interval`` seconds of these rows from the table (never from the log);
+    events about failures, refusals and changes are still written before the reply.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], *, interval: float = 0.25, max_queued: int = 10_000) -> None:
+        self._sessions, self._interval, self._max = sessions, interval, max_queued
+        self._rows: list[dict[str, Any]] = []
+        self._dropped = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="idgate-events", daemon=True)
+        self._thread.start()
+
+    def add(self, row: dict[str, Any]) -> None:
+        with self._lock:
+            if self._closed or len(self._rows) >= self._max:
+                self._dropped += 1
+                return
+            self._rows.append(row)
+
+    def _take(self) -> tuple[list[dict[str, Any]], int]:
+        with self._lock:
+            rows, self._rows = self._rows, []
+            dropped, self._dropped = self._dropped, 0
+        return rows, dropped
+
+    def flush(self) -> None:
+        rows, dropped = self._take()
+        if dropped:
+            log.error(json.dumps({"event": "event_rows_dropped", "count": dropped}))
+        if not rows:
+            return
+        try:
+            with transaction(self._sessions) as s:
+                s.execute(insert(Event), rows)  # one executemany, no ORM objects
+        except SQLAlchemyError as exc:
+            log.error(json.dumps({"event": "event_write_failed", "kind": "batch", "rows": len(rows),
+                                  "error": type(exc).__name__}))
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self._interval)
+            self.flush()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self.flush()
+
+
+def record_batched(writer: BatchWriter, kind: str, outcome: str = "success", **kw: Any) -> None:
+    """:func:`record` for the event loop's hot paths: the log line now, the row in the next
+    batch (see :class:`BatchWriter`). No I/O on the calling thread beyond the log handler."""
+    values = _emit_values(kind, outcome, **kw)
+    if values is not None:
+        writer.add(values)
 
 
 @dataclass(frozen=True)
