@@ -25,6 +25,7 @@ from . import crypto, totp
 from .errors import InvalidOtp, MfaRequiredByRole
 
 if TYPE_CHECKING:
+    from idgate.config import Settings
     from idgate.throttle import Throttle
 
 RECOVERY_CODE_COUNT = 10
@@ -284,8 +285,13 @@ def status(provider: Provider, user_id: str) -> MfaStatus:
 def login_requirements(provider: Provider, user_id: str, roles: Iterable[str]) -> tuple[bool, bool]:
     """``(enrolled, required)`` for a login: an active factor; a role that demands one."""
     with transaction(provider.sessions) as session:
-        enrolled = has_second_factor(session, user_id)
-        required = not enrolled and bool(set(roles) & roles_requiring_mfa(session, provider.settings.require_mfa_roles))
+        return login_requirements_in(session, provider.settings, user_id, roles)
+
+
+def login_requirements_in(session: Session, settings: Settings, user_id: str, roles: Iterable[str]) -> tuple[bool, bool]:
+    """:func:`login_requirements` inside the caller's transaction."""
+    enrolled = has_second_factor(session, user_id)
+    required = not enrolled and bool(set(roles) & roles_requiring_mfa(session, settings.require_mfa_roles))
     return enrolled, required
 
 

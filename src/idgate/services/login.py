@@ -66,23 +66,45 @@ class _Candidate:
     disabled: bool
 
 
-def _find_candidate(provider: Provider, username: str) -> _Candidate:
+def _before_hash(provider: Provider, username: str, account: str, check_lock: bool) -> tuple[bool, _Candidate]:
+    """One read before the hash: is the account durably locked, and whose hash to check."""
+    from idgate.throttle import lockouts
+
     with transaction(provider.sessions) as session:
-        found = users.credentials_of(session, username)
-    return _Candidate(None, None, False) if found is None else _Candidate(*found)
+        locked = check_lock and lockouts.locked(session, account)
+        found = None if locked else users.credentials_of(session, username)
+    return locked, _Candidate(None, None, False) if found is None else _Candidate(*found)
 
 
-def _store_rehash(provider: Provider, user_id: str, new_hash: str) -> None:
+@dataclass(frozen=True)
+class _Checked:
+    view: UserView
+    enrolled: bool  # an active second factor
+    required: bool  # a role demands one that is not set up
+    recorded: bool  # login.success already written (no second factor to ask for)
+
+
+def _after_hash(provider: Provider, user_id: str, new_hash: str | None, second_factor: bool,
+                event: dict[str, Any]) -> _Checked | None:
+    """One transaction after a correct password: store an upgraded hash, load the user with
+    roles and permissions, read the second-factor requirements, and - when no second factor
+    is due - record the success. None if the user vanished or was disabled meanwhile."""
+    from idgate.mfa import service as mfa
+    from idgate.services import events
+
     with transaction(provider.sessions) as session:
         user = users.get(session, user_id)
-        if user is not None:
+        if user is None or user.disabled:
+            return None
+        if new_hash:
             users.set_password_hash(session, user, new_hash, changed=False)
-
-
-def _load_view(provider: Provider, user_id: str) -> UserView | None:
-    with transaction(provider.sessions) as session:
-        user = users.get(session, user_id)
-        return None if user is None or user.disabled else users.view(user)
+        view = users.view(user)
+        enrolled, required = mfa.login_requirements_in(session, provider.settings, view.id, view.roles)
+        done = not (enrolled and second_factor)
+        if done:
+            events.record(None, "login.success", "success", session=session, actor=view.id, username=view.username,
+                          amr=["pwd"], mfa_enrollment_required=required or None, **event)
+        return _Checked(view, enrolled, required, done)
 
 
 @dataclass(frozen=True)
@@ -123,10 +145,12 @@ async def check_credentials(provider: Provider, username: str, password: str, *,
 
     guard = LoginGuard(provider, username, client_ip or events.current_request().ip, device_token)
     await guard.before_hash()
-    if await guard.is_locked():
+    # Three trips to worker threads in all: read, hash, write (each its own transaction).
+    locked, candidate = await anyio.to_thread.run_sync(_before_hash, provider, username, guard.account,
+                                                       not guard.known_device)
+    if locked:
         await events.arecord(provider.sessions, "login.failure", "locked", reason="locked", dedupe=guard.account)
         raise AccountLocked(detail="account locked")
-    candidate = await anyio.to_thread.run_sync(_find_candidate, provider, username)
     result = await provider.hash_pool.verify(candidate.password_hash, password)
     if not result.ok or candidate.user_id is None or candidate.disabled:
         reason = "unknown_user" if candidate.user_id is None else "bad_password" if not result.ok else "disabled"
@@ -134,21 +158,20 @@ async def check_credentials(provider: Provider, username: str, password: str, *,
                              known_device=guard.known_device)
         raise InvalidCredentials(detail=reason)
     await guard.succeeded()
-    if result.new_hash:
-        await anyio.to_thread.run_sync(_store_rehash, provider, candidate.user_id, result.new_hash)
-    view = await anyio.to_thread.run_sync(_load_view, provider, candidate.user_id)
-    if view is None:
+    checked = await anyio.to_thread.run_sync(_after_hash, provider, candidate.user_id, result.new_hash, second_factor,
+                                             {"known_device": guard.known_device})
+    if checked is None:
         raise InvalidCredentials(detail="user vanished or was disabled during login")
+    view, required = checked.view, checked.required
     amr: tuple[str, ...] = ("pwd",)
-    enrolled, required = await anyio.to_thread.run_sync(mfa.login_requirements, provider, view.id, view.roles)
-    if enrolled and second_factor:
+    if not checked.recorded:  # an active second factor: ask for it, check it, then record
         if not otp:
             await events.arecord(provider.sessions, "login.mfa_required", "pending", actor=view.id)
             raise MfaRequired(view.id)
         await anyio.to_thread.run_sync(mfa.verify_second_factor, provider, view.id, otp)
         amr = ("pwd", "otp")
-    await events.arecord(provider.sessions, "login.success", "success", actor=view.id, username=view.username,
-                         amr=list(amr), known_device=guard.known_device, mfa_enrollment_required=required or None)
+        await events.arecord(provider.sessions, "login.success", "success", actor=view.id, username=view.username,
+                             amr=list(amr), known_device=guard.known_device, mfa_enrollment_required=required or None)
     return LoginResult(view, amr, guard.new_device_token(), mfa_enrollment_required=required)
 
 

@@ -3,7 +3,8 @@
 Order in :func:`idgate.services.login.check_credentials`::
 
     guard.before_hash()   # device | ip + account back-off; lock at the limit   -> 429 / 403
-    guard.is_locked()     # durable lock (skipped for a known device)            -> 403
+    lockouts.locked()     # durable lock (skipped for a known device), read in the
+                          # same transaction as the password hash                -> 403
     ...one password hash...
     guard.succeeded() | (failure: the attempt stays counted)
 """
@@ -85,11 +86,6 @@ class LoginGuard:
                 await events.arecord(self.provider.sessions, "account.locked", "locked", actor=owner,
                                      username=self.account if owner else None, failures=d.failures - 1)
             raise AccountLocked(detail="lockout limit reached")
-
-    async def is_locked(self) -> bool:
-        if self.device is not None:
-            return False
-        return await anyio.to_thread.run_sync(lockouts.is_locked, self.provider.sessions, self.account)
 
     async def succeeded(self) -> None:
         t = self.throttle

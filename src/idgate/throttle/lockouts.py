@@ -21,9 +21,13 @@ class LockView:
     failures: int
 
 
+def locked(session: Session, account: str) -> bool:
+    return session.scalar(select(AccountLockout.username).where(AccountLockout.username == account)) is not None
+
+
 def is_locked(sessions: sessionmaker[Session], account: str) -> bool:
     with transaction(sessions) as session:
-        return session.scalar(select(AccountLockout.username).where(AccountLockout.username == account)) is not None
+        return locked(session, account)
 
 
 def lock(sessions: sessionmaker[Session], account: str, failures: int) -> bool:
