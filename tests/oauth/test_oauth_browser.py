@@ -175,3 +175,65 @@ def test_browser_sets_up_two_step_verification_on_the_account_page(chromium, tmp
         context.close()
     violations = [m for m in console if "Content Security Policy" in m or "Refused to" in m or "pageerror" in m]
     assert not violations, console
+
+
+def test_browser_sets_up_two_step_verification_while_signing_in(chromium, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A role requires a second factor that carol has not set up: after her password the sign-in
+    shows the set-up step (the QR code renders under the page's CSP), her first code turns it on,
+    the recovery codes show, and "Continue" takes her on to the app with a code."""
+    import pyotp
+    from sqlalchemy import select
+
+    from idgate.config import load_settings
+    from idgate.mfa import service as mfa
+    from idgate.provider import Provider
+    from idgate.services import accounts
+    from idgate.store.db import transaction
+    from idgate.store.models import Role
+
+    OUT.mkdir(exist_ok=True)
+    password = GOOD_PASSWORD + " zebra"
+    with loopback_app() as app, live(tmp_path / "data") as server:
+        register_client(server.deployment, ClientSpec(
+            client_id="photos", name="Photo Album", public=True, redirect_uris=[app.redirect_uri],
+            scopes=["openid"], skip_consent=True))
+        provider = Provider(load_settings(server.deployment.data))
+        try:
+            accounts.add_user(provider.sessions, "carol", password, roles=["staff"])
+            with transaction(provider.sessions) as session:
+                staff = session.scalars(select(Role).where(Role.name == "staff")).one()
+                mfa.set_role_requires_mfa(session, staff, True)
+        finally:
+            provider.close()
+        _verifier, challenge = pkce()
+        link = server.url + "/authorize?" + urlencode({
+            "response_type": "code", "client_id": "photos", "redirect_uri": app.redirect_uri, "scope": "openid",
+            "state": "st-mfa", "code_challenge": challenge, "code_challenge_method": "S256"})
+        context = chromium.new_context(ignore_https_errors=True, viewport={"width": 960, "height": 900},
+                                       device_scale_factor=1)
+        page = context.new_page()
+        console: list[str] = []
+        page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+        page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
+        page.goto(link)
+        page.fill("#username", "carol")
+        page.fill("#password", password)
+        page.click("button[type=submit]")
+        image = page.wait_for_selector("img.qr")
+        page.wait_for_function("document.querySelector('img.qr').complete")
+        assert page.evaluate("document.querySelector('img.qr').naturalWidth") > 0
+        assert image.bounding_box()["width"] >= 180 and "/interaction/" in page.url
+        key = page.inner_text(".totp-key").replace(" ", "")
+        assert len(key) == 32 and key not in page.url
+        page.screenshot(path=str(OUT / "login-mfa-enrol.png"), full_page=True)
+
+        page.fill("#otp", pyotp.TOTP(key).now())
+        page.click("button[type=submit]")
+        page.wait_for_selector("ol.recovery-codes")
+        assert len(page.query_selector_all("ol.recovery-codes li")) == 10
+        with page.expect_navigation(url=app.redirect_uri + "*"):
+            page.click("text=Continue")
+        assert app.hits[-1]["state"] == "st-mfa" and app.hits[-1]["code"]
+        context.close()
+    violations = [m for m in console if "Content Security Policy" in m or "Refused to" in m or "pageerror" in m]
+    assert not violations, console

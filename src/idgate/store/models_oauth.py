@@ -100,6 +100,9 @@ class Interaction(Base):
     # Password accepted, second factor still to come: whose, and since when (issue 5's TOTP).
     pending_user_id: Mapped[str | None] = mapped_column(String(64), default=None)
     pending_since: Mapped[int | None] = mapped_column(Integer, default=None)
+    # What the pending user does next: "otp" (NULL too), or "enrol" / "enrolled" when a role
+    # requires a second factor that is not set up yet (idgate.services.interaction_mfa).
+    pending_step: Mapped[str | None] = mapped_column(String(16), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 

@@ -221,7 +221,8 @@ async def _enrolment_page(provider: Provider, browser: Browser, user: UserView, 
         return await _page(provider, browser, user, status=400 if error else 200,
                            mfa_error=error or "There is no set-up in progress: start again.")
     return render("mfa_enrol.html", status=status, browser=browser, title="Set up two-step verification",
-                  user=user, key=_grouped(enrolment.secret), issuer=provider.settings.mfa_issuer_label, error=error)
+                  username=user.username, key=_grouped(enrolment.secret), issuer=provider.settings.mfa_issuer_label,
+                  qr_src="/account/mfa/qr.svg", action="/account/mfa/totp/confirm", error=error)
 
 
 @router.post("/account/mfa/totp")

@@ -8,6 +8,14 @@ started it; its id in the URL is useless from another browser. Sign-in replaces 
 (new cookie). The login and consent forms POST to idgate and are answered with a 303, and
 their page CSP allows ``form-action`` only to idgate and the client's registered redirect URI
 origin (Chrome applies ``form-action`` to the redirects that follow a form submission).
+
+After the password, a second factor (rules in :mod:`idgate.services.interaction_mfa`):
+
+    POST /interaction/{id}/login -> the code page (account with a factor): POST .../otp
+                                 -> the set-up page (a role requires a factor, none set up):
+       GET  /interaction/{id}/mfa/qr.svg   the QR code of this interaction's pending enrolment
+       POST /interaction/{id}/mfa/confirm  a first code: the factor is on, recovery codes once
+       POST /interaction/{id}/mfa/continue signed in (amr pwd otp); on to consent / the code
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from idgate import clock, ids
-from idgate.errors import InvalidCredentials, InvalidRequest, OAuthError, TooManyRequests
+from idgate.errors import IdgateError, InvalidCredentials, InvalidRequest, OAuthError, TooManyRequests
 from idgate.mfa import InvalidOtp, MfaRequired
 from idgate.mfa.service import verify_second_factor
 from idgate.provider import Provider
@@ -29,9 +37,10 @@ from idgate.server.forms import read_params
 from idgate.server.pages import Browser, CsrfError, check_csrf, ensure_browser, error_page, load_browser, render, \
     run, set_cookie, sign_in
 from idgate.services import authorize as flow
+from idgate.services import interaction_mfa as steps
 from idgate.services.authorize import AuthorizeError, AuthRequest, PageError
 from idgate.services.clients import ClientView, find_client
-from idgate.services.login import authenticate
+from idgate.services.login import check_credentials
 from idgate.services.oidc import OIDC_SCOPES
 from idgate.store import clients as repo
 from idgate.store.db import transaction
@@ -40,7 +49,6 @@ from idgate.store.users import UserView
 
 router = APIRouter(include_in_schema=False)
 INTERACTION_TTL = timedelta(minutes=10)
-MFA_WINDOW = 300  # seconds between a right password and its second factor
 MAX_QUERY = 8192
 
 SCOPE_TEXT = {
@@ -191,14 +199,41 @@ def _otp_page(req: AuthRequest | None, client: ClientView | None, browser: Brows
 
 
 def _mfa_pending(row: Interaction) -> bool:
-    return row.pending_user_id is not None and clock.now() - (row.pending_since or 0) <= MFA_WINDOW
+    return steps.step_of(row) == steps.OTP
+
+
+async def _enrol_page(provider: Provider, req: AuthRequest | None, client: ClientView | None, browser: Browser,
+                      interaction_id: str, row: Interaction, *, error: str | None = None,
+                      status: int = 200) -> Response:
+    """The set-up step: QR code, key in groups, a code form; the login page if it is gone."""
+    step = await run(steps.enrolment_of, provider, row)
+    if step is None:
+        await run(steps.abandon, provider, interaction_id)
+        return _login_page(req, client, browser, interaction_id, status=400,
+                           error="Setting up two-step verification was interrupted. Sign in again.")
+    base = f"/interaction/{interaction_id}/mfa"
+    return render("mfa_enrol.html", status=status, browser=browser, title="Set up two-step verification",
+                  username=step.username, key=step.grouped_key, issuer=provider.settings.mfa_issuer_label,
+                  qr_src=base + "/qr.svg", action=base + "/confirm", client_name=client.name if client else None,
+                  sign_in=True, error=error)
+
+
+def _codes_page(req: AuthRequest | None, browser: Browser, interaction_id: str, codes: tuple[str, ...]) -> Response:
+    """The recovery codes (once; empty when the page is shown again) and "Continue"."""
+    targets = (req.redirect_uri,) if req else ()  # Continue leads, through 303s, to the client
+    return render("mfa_codes.html", browser=browser, form_targets=targets, title="Two-step verification is on",
+                  codes=codes, first=True, continue_action=f"/interaction/{interaction_id}/mfa/continue")
 
 
 async def _resume(provider: Provider, browser: Browser, interaction_id: str) -> Response:
     row = await run(_find_interaction, provider, browser, interaction_id)
-    if _mfa_pending(row):
-        req = AuthRequest.from_json(row.params) if row.kind == "authorize" else None
-        client = await run(find_client, provider.sessions, req.client_id) if req else None
+    pending = steps.step_of(row)
+    if pending is not None:
+        req, client = await _request_and_client(provider, row)
+        if pending == steps.ENROL:
+            return await _enrol_page(provider, req, client, browser, interaction_id, row)
+        if pending == steps.ENROLLED:
+            return _codes_page(req, browser, interaction_id, ())
         return _otp_page(req, client, browser, interaction_id)
     user = await run(flow.load_user, provider, browser.user_id)
     if row.kind == "account":
@@ -286,12 +321,10 @@ async def interaction_login(request: Request, interaction_id: str) -> Response:
         return _login_page(req, client, browser, interaction_id, username=username, status=400,
                            error="Enter your username and your password.")
     try:
-        user = await authenticate(provider, username, password)
+        outcome = await check_credentials(provider, username, password)
     except MfaRequired as exc:
         # Password right, second factor next (issue 5); the password is not asked for again.
-        pending = exc.user_id
-        await run(lambda: _update_interaction(provider, interaction_id, pending_user_id=pending,
-                                              pending_since=clock.now()))
+        await run(steps.await_code, provider, interaction_id, exc.user_id)
         return _otp_page(req, client, browser, interaction_id)
     except InvalidCredentials:
         # One message for unknown user, wrong password and disabled account.
@@ -300,10 +333,17 @@ async def interaction_login(request: Request, interaction_id: str) -> Response:
     except TooManyRequests as exc:
         return _retry_later(_login_page(req, client, browser, interaction_id, username=username, status=429,
                                         error="Too many attempts. Wait a moment, then try again."), exc)
-    except OAuthError as exc:  # locked account, second factor to set up first: their own words
+    except OAuthError as exc:  # a locked account: its own words
         return _login_page(req, client, browser, interaction_id, username=username, status=exc.status_code,
                            error=exc.description)
-    return await _signed_in(provider, request, browser, interaction_id, user.id, "pwd")
+    if outcome.mfa_enrollment_required:
+        # A role requires a second factor and none is set up: set one up now, in this
+        # interaction, before the sign-in completes (no code is issued without it).
+        if await run(steps.begin_enrolment, provider, interaction_id, outcome.user.id) == steps.OTP:
+            return _otp_page(req, client, browser, interaction_id)
+        row = await run(_find_interaction, provider, browser, interaction_id)
+        return await _enrol_page(provider, req, client, browser, interaction_id, row)
+    return await _signed_in(provider, request, browser, interaction_id, outcome.user.id, "pwd")
 
 
 def _retry_later(response: Response, exc: TooManyRequests) -> Response:
@@ -315,7 +355,7 @@ async def _signed_in(provider: Provider, request: Request, browser: Browser, int
                      amr: str) -> Response:
     fresh = await run(sign_in, provider, request, browser, user_id, clock.now(), amr)
     await run(lambda: _update_interaction(provider, interaction_id, login_done=True, pending_user_id=None,
-                                          pending_since=None))
+                                          pending_since=None, pending_step=None))
     return set_cookie(RedirectResponse(f"/interaction/{interaction_id}", status_code=303), fresh)
 
 
@@ -339,11 +379,86 @@ async def interaction_otp(request: Request, interaction_id: str) -> Response:
         return _retry_later(_otp_page(req, client, browser, interaction_id, status=429,
                                       error="Too many attempts. Wait a moment, then try again."), exc)
     except OAuthError as exc:
-        await run(lambda: _update_interaction(provider, interaction_id, pending_user_id=None, pending_since=None))
+        await run(steps.abandon, provider, interaction_id)
         return _login_page(req, client, browser, interaction_id, status=exc.status_code, error=exc.description)
     if await run(flow.load_user, provider, user_id) is None:
         return _login_page(req, client, browser, interaction_id, status=401,
                            error="The username or password is incorrect.")
+    return await _signed_in(provider, request, browser, interaction_id, user_id, "pwd otp")
+
+
+# -- setting up a second factor during sign-in (a role requires one, none is set up) ----------
+
+
+@router.get("/interaction/{interaction_id}/mfa/qr.svg")
+async def interaction_qr(request: Request, interaction_id: str) -> Response:
+    """The QR code of the pending enrolment of this interaction's set-up step (after the
+    password, in this browser session); 404 for anything else."""
+    provider = provider_of(request)
+    browser = await run(load_browser, provider, request)
+    try:
+        row = await run(_find_interaction, provider, browser, interaction_id)
+    except PageError:
+        row = None
+    step = await run(steps.enrolment_of, provider, row) if row is not None else None
+    if step is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    return Response(step.enrolment.qr_svg, media_type="image/svg+xml", headers={
+        "Cache-Control": "no-store", "Pragma": "no-cache", "Cross-Origin-Resource-Policy": "same-origin"})
+
+
+_SIGN_IN_FIRST = "Sign in first: enter your username and password."
+
+
+@router.post("/interaction/{interaction_id}/mfa/confirm")
+async def interaction_mfa_confirm(request: Request, interaction_id: str) -> Response:
+    posted = await _read_posted(request, interaction_id)
+    if isinstance(posted, Response):
+        return posted
+    provider, browser, params, row = posted.provider, posted.browser, posted.params, posted.row
+    req, client = await _request_and_client(provider, row)
+    if steps.step_of(row) != steps.ENROL:
+        return _login_page(req, client, browser, interaction_id, status=400, error=_SIGN_IN_FIRST)
+    code = (params.get("otp") or "").replace(" ", "").strip()[:64]
+    if not code:
+        return await _enrol_page(provider, req, client, browser, interaction_id, row, status=400,
+                                 error="Enter the 6-digit code that your app shows.")
+    try:
+        codes = await run(steps.confirm_enrolment, provider, interaction_id, row, code)
+    except InvalidOtp:
+        return await _enrol_page(provider, req, client, browser, interaction_id, row, status=400,
+                                 error="That code is not right. Enter the current 6-digit code from your app.")
+    except TooManyRequests as exc:
+        return _retry_later(await _enrol_page(provider, req, client, browser, interaction_id, row, status=429,
+                                              error="Too many attempts. Wait a moment, then try again."), exc)
+    except steps.StepUnavailable:
+        return _login_page(req, client, browser, interaction_id, status=400, error=_SIGN_IN_FIRST)
+    except InvalidRequest:  # the pending enrolment went away (removed or replaced elsewhere)
+        await run(steps.abandon, provider, interaction_id)
+        return _login_page(req, client, browser, interaction_id, status=400,
+                           error="Setting up two-step verification was interrupted. Sign in again.")
+    except IdgateError as exc:  # a locked account: its own words
+        await run(steps.abandon, provider, interaction_id)
+        return _login_page(req, client, browser, interaction_id, status=exc.status_code, error=exc.description)
+    return _codes_page(req, browser, interaction_id, codes)
+
+
+@router.post("/interaction/{interaction_id}/mfa/continue")
+async def interaction_mfa_continue(request: Request, interaction_id: str) -> Response:
+    posted = await _read_posted(request, interaction_id)
+    if isinstance(posted, Response):
+        return posted
+    provider, browser, row = posted.provider, posted.browser, posted.row
+    try:
+        user_id = await run(steps.finish_enrolment, provider, interaction_id, row)
+    except steps.StepUnavailable:
+        req, client = await _request_and_client(provider, row)
+        return _login_page(req, client, browser, interaction_id, status=400, error=_SIGN_IN_FIRST)
+    if await run(flow.load_user, provider, user_id) is None:  # disabled meanwhile
+        req, client = await _request_and_client(provider, row)
+        return _login_page(req, client, browser, interaction_id, status=401,
+                           error="The username or password is incorrect.")
+    # A code of the new authenticator was just given in this interaction: password and OTP.
     return await _signed_in(provider, request, browser, interaction_id, user_id, "pwd otp")
 
 
