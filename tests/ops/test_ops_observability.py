@@ -150,4 +150,5 @@ def test_metrics_count_requests_logins_tokens_and_throttles(client: TestClient) 
     assert "/no/such/path" not in text  # raw paths never become labels
     assert _metric(text, "idgate_http_request_duration_seconds_count", route="/login") >= 5
     assert "idgate_hash_queue_depth 0.0" in text
+    assert _metric(text, "idgate_verifier_jwks_lookups_total", result="hit") >= 1  # the /userinfo check
     assert good["access_token"] not in text and good["refresh_token"] not in text

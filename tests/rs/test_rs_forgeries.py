@@ -7,6 +7,7 @@ is the only thing standing between it and acceptance: removing the rule fails th
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -407,3 +408,32 @@ def test_signature_must_match_the_exact_bytes() -> None:
     other = b64(json.dumps(claims(sub="someone-else")))
     assert reason(f"{h}.{other}.{s}") == "bad_signature"
     assert reason(f"{h}.{p}.") == "bad_signature"
+
+
+def test_jwks_lookups_are_counted_and_observable() -> None:
+    """Hits come from the cache; an unknown kid triggers one refetch and is counted as unknown."""
+    from idgate.jose.keys import generate_signing_key
+    from idgate.jose.jws import sign_jwt
+
+    key = generate_signing_key("ES256")
+    calls: list[str] = []
+    fetched: list[int] = []
+
+    def jwks() -> dict:  # type: ignore[type-arg]
+        fetched.append(1)
+        return {"keys": [key.public_jwk]}
+
+    v = Verifier(issuer="https://idp.example", audience="https://api.example", jwks=jwks,
+                 min_refetch_interval=0.0, on_jwks_lookup=calls.append)
+    now = int(time.time())
+    claims = {"iss": "https://idp.example", "aud": "https://api.example", "sub": "s", "iat": now, "exp": now + 60,
+              "jti": "j", "client_id": "svc"}
+    for _ in range(3):
+        v.verify(sign_jwt(claims, key, "at+jwt"))
+    stranger = generate_signing_key("ES256")
+    with pytest.raises(InvalidToken):
+        v.verify(sign_jwt(claims, stranger, "at+jwt"))
+    assert calls == ["hit", "hit", "hit", "unknown"]
+    stats = v.jwks_stats()
+    assert stats["hit"] == 3 and stats["unknown"] == 1 and stats["refetched"] == 0
+    assert stats["fetches"] == len(fetched) >= 2 and stats["fetch_errors"] == 0

@@ -25,7 +25,19 @@ JwksProvider = Callable[[], Mapping[str, Any]]
 PROVIDER_MAX_AGE = 1
 
 
+LOOKUP_RESULTS = ("hit", "refetched", "unknown")
+
+
 class KeySource:
+    """Verification keys by ``kid``: cached, refetched when the cache expires or a token names a
+    ``kid`` it does not hold (at most once per ``min_refetch_interval``).
+
+    ``lookups`` counts each result of :meth:`get`: ``hit`` (answered from the cache),
+    ``refetched`` (found after fetching the JWKS again), ``unknown`` (no such key even then);
+    ``fetches`` and ``fetch_errors`` count JWKS loads. ``on_lookup``, when given, is called with
+    the result of every lookup (how a service exports them to its own metrics).
+    """
+
     def __init__(
         self,
         *,
@@ -38,7 +50,12 @@ class KeySource:
         http_timeout: float,
         min_refetch_interval: float,
         clock: Callable[[], float],
+        on_lookup: Callable[[str], None] | None = None,
     ) -> None:
+        self.lookups = dict.fromkeys(LOOKUP_RESULTS, 0)
+        self.fetches = 0
+        self.fetch_errors = 0
+        self._on_lookup = on_lookup
         self._issuer = issuer
         self._jwks_uri = jwks_uri
         self._algorithms = tuple(algorithms)
@@ -71,9 +88,16 @@ class KeySource:
         if now >= self._expires_at:
             self._refresh(now, due=True)
         key = self._keys.get(kid)
+        result = "hit"
         if key is None and self._expires_at != float("inf"):
             self._refresh(now, due=False)
             key = self._keys.get(kid)
+            result = "refetched" if key is not None else "unknown"
+        elif key is None:
+            result = "unknown"
+        self.lookups[result] += 1  # a monitoring count: a rare lost increment under threads is fine
+        if self._on_lookup is not None:
+            self._on_lookup(result)
         return key
 
     def _refresh(self, now: float, *, due: bool) -> None:
@@ -89,7 +113,9 @@ class KeySource:
             self._last_attempt = now
             try:
                 jwks, lifetime = self._load()
+                self.fetches += 1
             except (FetchError, ConfigError) as exc:
+                self.fetch_errors += 1
                 log.warning("idgate.rs: could not refresh the JWKS (%s); keeping %d cached keys", exc, len(self._keys))
                 self._expires_at = now + self._min_interval
                 if not self._loaded:

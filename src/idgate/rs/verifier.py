@@ -48,6 +48,7 @@ class Verifier:
         deny_list: Callable[[str], bool] | None = None,
         decryption_key: str | bytes | Mapping[str, Any] | None = None,
         require_encryption: bool | None = None,
+        on_jwks_lookup: Callable[[str], None] | None = None,
     ) -> None:
         # One audience, or several (a token is accepted if its aud names any of them).
         audiences = (audience,) if isinstance(audience, str) else tuple(audience)
@@ -79,6 +80,7 @@ class Verifier:
             http_timeout=http_timeout,
             min_refetch_interval=min_refetch_interval,
             clock=clock,
+            on_lookup=on_jwks_lookup,
         )
         # Nested tokens (RFC 7519 §5.2): decrypt with our private key, then verify as usual.
         # With a decryption key, plain signed tokens are refused unless explicitly allowed.
@@ -92,6 +94,11 @@ class Verifier:
         self._verify_jws = CompactVerifier(
             self._keys.get, self.algorithms, typ=typ, max_bytes=max_token_bytes
         )
+
+    def jwks_stats(self) -> dict[str, int]:
+        """How key lookups went: ``hit`` (from the cache), ``refetched`` (after fetching the JWKS
+        again), ``unknown`` (no such ``kid``), and JWKS ``fetches`` / ``fetch_errors``."""
+        return {**self._keys.lookups, "fetches": self._keys.fetches, "fetch_errors": self._keys.fetch_errors}
 
     def verify(self, token: object) -> dict[str, Any]:
         """The token's claims, or InvalidToken with a ``.reason``."""

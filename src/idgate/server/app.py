@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -20,7 +20,7 @@ from idgate.server.endpoints import account, admin_clients, authorize, discovery
 from idgate.server.middleware import InputLimitsMiddleware, RequestContextMiddleware, TransportMiddleware
 
 
-def build_verifier(provider: Provider) -> Verifier:
+def build_verifier(provider: Provider, on_jwks_lookup: Callable[[str], None] | None = None) -> Verifier:
     """The server checks bearer tokens exactly as a service would, against its own key ring."""
     settings = provider.settings
     from idgate.services.grants import is_revoked
@@ -29,7 +29,7 @@ def build_verifier(provider: Provider) -> Verifier:
                     jwks=lambda: provider.keyring().public_jwks(), max_lifetime=ACCESS_TTL_CEILING,
                     # The key ring is in-process and cheap to read: no refetch throttle needed.
                     min_refetch_interval=0.0,
-                    deny_list=lambda jti: is_revoked(provider, jti))
+                    deny_list=lambda jti: is_revoked(provider, jti), on_jwks_lookup=on_jwks_lookup)
 
 
 def _add_routes(app: FastAPI, router: APIRouter) -> None:
@@ -62,7 +62,9 @@ def create_app(provider: Provider) -> FastAPI:
     app = FastAPI(title="idgate", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json", lifespan=lifespan)
     app.state.provider = provider
-    app.state.verifier = build_verifier(provider)
+    # Key lookups are counted in /metrics (app.state.metrics is installed below, before any request).
+    app.state.verifier = build_verifier(
+        provider, on_jwks_lookup=lambda result: app.state.metrics.jwks_lookups.labels(result).inc())
     errors.install(app)
     from idgate.server.endpoints import admin, admin_audiences, mfa
 

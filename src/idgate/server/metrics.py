@@ -77,6 +77,9 @@ class Metrics:
         self.revoked = Counter("idgate_tokens_revoked_total", "Tokens revoked, by type.", ("type",), registry=reg)
         self.throttled = Counter("idgate_throttled_requests_total", "Requests refused by the throttle (429).",
                                  ("endpoint",), registry=reg)
+        self.jwks_lookups = Counter("idgate_verifier_jwks_lookups_total",
+                                    "Signing-key lookups of the server's own token verifier (userinfo, introspection, "
+                                    "admin API): hit = answered from its key cache.", ("result",), registry=reg)
         self.queue = Gauge("idgate_hash_queue_depth", "Password checks waiting for a hashing thread.",
                            registry=reg, multiprocess_mode="livesum")
         if not multiprocess():
