@@ -172,3 +172,18 @@ def test_rehash_on_login_when_parameters_change(client: TestClient, provider: Pr
     with transaction(provider.sessions) as s:
         assert users.require_by_username(s, "alice").password_hash.startswith("$argon2id$")
     assert login(client).status_code == 200
+
+
+def test_the_login_view_reads_what_the_orm_view_reads(provider: Provider) -> None:
+    """users.view_by_id (plain queries, the login hot path) == users.view (mapped objects)."""
+    from idgate.services import accounts
+    from idgate.store import users
+    from idgate.store.db import transaction
+
+    made = accounts.add_user(provider.sessions, "dora", GOOD_PASSWORD, roles=["staff", "ops"],
+                             permissions=["things:read", "extra:write"], email="dora@example.com", name="Dora")
+    bare = accounts.add_user(provider.sessions, "eve", GOOD_PASSWORD)
+    with transaction(provider.sessions) as session:
+        for user_id in (made.id, bare.id):
+            assert users.view_by_id(session, user_id) == users.view(users.get(session, user_id))
+        assert users.view_by_id(session, "no-such-user") is None

@@ -153,18 +153,17 @@ def _emit_values(kind: str, outcome: str, *, actor: str | None = None, client_id
     return None if folded is None else values
 
 
-def _emit(kind: str, outcome: str, **kw: Any) -> Event | None:
-    """Write the log line; return the row to store, or None when ``dedupe`` folds it."""
-    values = _emit_values(kind, outcome, **kw)
-    return Event(**values) if values is not None else None
+def _insert(session: Session, values: dict[str, Any]) -> None:
+    # A plain INSERT: no ORM object to build, track and flush for an append-only row.
+    session.execute(insert(Event), [values])
 
 
-def _store(sessions: sessionmaker[Session], row: Event) -> None:
+def _store(sessions: sessionmaker[Session], values: dict[str, Any]) -> None:
     try:
         with transaction(sessions) as s:
-            s.add(row)
+            _insert(s, values)
     except SQLAlchemyError as exc:
-        log.error(json.dumps({"event": "event_write_failed", "kind": row.kind, "error": type(exc).__name__}))
+        log.error(json.dumps({"event": "event_write_failed", "kind": values["kind"], "error": type(exc).__name__}))
 
 
 def record(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "success", *,
@@ -177,13 +176,13 @@ def record(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "su
     """
     if kw.get("dedupe") is not None:  # folding is per database (one process may serve several)
         kw["dedupe"] = f"{id(sessions if session is None else session.bind)}|{kw['dedupe']}"
-    row = _emit(kind, outcome, **kw)
-    if row is None:
+    values = _emit_values(kind, outcome, **kw)
+    if values is None:
         return
     if session is not None:
-        session.add(row)
+        _insert(session, values)
     elif sessions is not None:
-        _store(sessions, row)
+        _store(sessions, values)
 
 
 async def arecord(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "success",
@@ -192,9 +191,9 @@ async def arecord(sessions: sessionmaker[Session] | None, kind: str, outcome: st
     worker thread - so a folded flood costs no thread hop and no database write."""
     if kw.get("dedupe") is not None:
         kw["dedupe"] = f"{id(sessions)}|{kw['dedupe']}"
-    row = _emit(kind, outcome, **kw)
-    if row is not None and sessions is not None:
-        await anyio.to_thread.run_sync(_store, sessions, row)
+    values = _emit_values(kind, outcome, **kw)
+    if values is not None and sessions is not None:
+        await anyio.to_thread.run_sync(_store, sessions, values)
 
 
 class BatchWriter:

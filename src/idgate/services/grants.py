@@ -40,10 +40,9 @@ def refresh_grant(provider: Provider, token: str, *, client_id: str | None, scop
         with transaction(provider.sessions) as session:
             grant, next_token = refresh.rotate(session, token, client_id, clock.from_timestamp(issued_at),
                                                lifetimes(provider.settings))
-            user = users.get(session, grant.user_id)
-            if user is None or user.disabled:
+            view = users.view_by_id(session, grant.user_id)
+            if view is None or view.disabled:
                 raise InvalidGrant(detail="user gone or disabled")
-            view = users.view(user)
             login_session = token_rows.get_session(session, grant.session_id)
             amr = tuple(login_session.amr.split()) if login_session is not None and login_session.amr else ("pwd",)
     except refresh.ReuseDetected as exc:

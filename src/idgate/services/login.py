@@ -93,12 +93,13 @@ def _after_hash(provider: Provider, user_id: str, new_hash: str | None, second_f
     from idgate.services import events
 
     with transaction(provider.sessions) as session:
-        user = users.get(session, user_id)
-        if user is None or user.disabled:
+        view = users.view_by_id(session, user_id)
+        if view is None or view.disabled:
             return None
         if new_hash:
-            users.set_password_hash(session, user, new_hash, changed=False)
-        view = users.view(user)
+            user = users.get(session, user_id)
+            if user is not None:
+                users.set_password_hash(session, user, new_hash, changed=False)
         enrolled, required = mfa.login_requirements_in(session, provider.settings, view.id, view.roles)
         done = not (enrolled and second_factor)
         if done:
@@ -225,15 +226,12 @@ def allowed_audiences(provider: Provider) -> tuple[str, ...]:
 def _start_grant(provider: Provider, user_id: str, scope: str, audience: str, now: int,
                  amr: Sequence[str] = ("pwd",)) -> str:
     from idgate.services import events
-    from idgate.store import tokens as token_rows
 
     with transaction(provider.sessions) as session:
+        # The session keeps the login's amr: tokens refreshed from it carry the same.
         grant, token = refresh.start(session, user_id=user_id, client_id=FIRST_PARTY_CLIENT_ID, scope=scope,
                                      audience=audience, now=clock.from_timestamp(now),
-                                     lifetimes=lifetimes(provider.settings))
-        login_session = token_rows.get_session(session, grant.session_id)
-        if login_session is not None:  # refreshed tokens keep the login's amr
-            login_session.amr = " ".join(amr)[:64]
+                                     lifetimes=lifetimes(provider.settings), amr=" ".join(amr))
         events.record(None, "token.issued", "success", actor=user_id, client_id=FIRST_PARTY_CLIENT_ID,
                       session=session, sid=grant.session_id, scope=scope, grant="password")
         return token

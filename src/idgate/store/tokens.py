@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from idgate.store.models import LoginSession, RefreshToken, RevokedToken
@@ -18,6 +18,11 @@ from idgate.store.models import LoginSession, RefreshToken, RevokedToken
 def save(session: Session, row: RefreshToken) -> None:
     session.add(row)
     session.flush()
+
+
+def insert_token(session: Session, **values: object) -> None:
+    """A new refresh-token row as one plain INSERT (the login and refresh hot paths)."""
+    session.execute(insert(RefreshToken), [values])
 
 
 def find(session: Session, token_hash: str) -> RefreshToken | None:
@@ -47,9 +52,10 @@ def end_session(session: Session, session_id: str, now: datetime) -> None:
                                                RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
 
 
-def start_session(session: Session, session_id: str, user_id: str, client_id: str, now: datetime) -> None:
-    session.add(LoginSession(id=session_id, user_id=user_id, client_id=client_id, created_at=now))
-    session.flush()
+def start_session(session: Session, session_id: str, user_id: str, client_id: str, now: datetime,
+                  amr: str = "pwd") -> None:
+    session.execute(insert(LoginSession), [{"id": session_id, "user_id": user_id, "client_id": client_id,
+                                            "created_at": now, "ended_at": None, "amr": amr[:64]}])
 
 
 def get_session(session: Session, session_id: str) -> LoginSession | None:

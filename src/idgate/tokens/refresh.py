@@ -39,21 +39,22 @@ class Grant:
 
 def issue(session: Session, grant: Grant, now: datetime, lifetimes: Lifetimes, parent_hash: str | None = None) -> str:
     token = ids.refresh_token()
-    repo.save(session, RefreshToken(
-        token_hash=ids.token_hash(token), family_id=grant.family_id, session_id=grant.session_id,
+    repo.insert_token(
+        session, token_hash=ids.token_hash(token), family_id=grant.family_id, session_id=grant.session_id,
         user_id=grant.user_id, client_id=grant.client_id, scope=grant.scope, audience=grant.audience,
         parent_hash=parent_hash, created_at=now, expires_at=min(now + lifetimes.idle, grant.absolute_expires_at),
-        absolute_expires_at=grant.absolute_expires_at,
-    ))
+        absolute_expires_at=grant.absolute_expires_at, used_at=None, revoked_at=None,
+    )
     return token
 
 
 def start(session: Session, *, user_id: str, client_id: str, scope: str, audience: str, now: datetime,
-          lifetimes: Lifetimes) -> tuple[Grant, str]:
-    """A new login: a session and the first member of a new token family."""
+          lifetimes: Lifetimes, amr: str = "pwd") -> tuple[Grant, str]:
+    """A new login: a session (remembering how the user authenticated, RFC 8176 ``amr``, for the
+    tokens refreshed from it) and the first member of a new token family."""
     grant = Grant(user_id=user_id, client_id=client_id, session_id=ids.session_id(), family_id=ids.family_id(),
                   scope=scope, audience=audience, absolute_expires_at=now + lifetimes.absolute)
-    repo.start_session(session, grant.session_id, user_id, client_id, now)
+    repo.start_session(session, grant.session_id, user_id, client_id, now, amr)
     return grant, issue(session, grant, now, lifetimes)
 
 
