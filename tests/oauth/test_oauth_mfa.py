@@ -41,3 +41,8 @@ def test_sign_in_with_a_one_time_code(lite: Provider, lite_http) -> None:  # typ
     tokens = redeem(http, result["code"], verifier).json()
     claims = pyjwt.decode(tokens["id_token"], options={"verify_signature": False})
     assert claims["amr"] == ["pwd", "otp"] and claims["acr"] == "2"
+    # the grant remembers how the user signed in: refreshed access tokens still say pwd + otp
+    refreshed = http.post("/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+                                          "client_id": "webapp"})
+    assert refreshed.status_code == 200, refreshed.text
+    assert pyjwt.decode(refreshed.json()["access_token"], options={"verify_signature": False})["amr"] == ["pwd", "otp"]

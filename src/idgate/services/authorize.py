@@ -387,7 +387,7 @@ def _tokens_for_code(provider: Provider, session: Any, client: ClientView, row: 
         grant, refresh_token = refresh.start(session, user_id=user.id, client_id=client.client_id,
                                              scope=row.scope, audience=row.audience,
                                              now=clock.from_timestamp(now),
-                                             lifetimes=_refresh_lifetimes(provider, client))
+                                             lifetimes=_refresh_lifetimes(provider, client), amr=row.amr)
         row.login_session_id = grant.session_id
         if row.sid:
             repo.link_session(session, grant.session_id, row.sid, client.client_id)
