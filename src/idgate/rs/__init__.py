@@ -14,9 +14,11 @@ from typing import Any
 from idgate.errors import InvalidToken
 from idgate.rs.asgi import BearerAuthMiddleware
 from idgate.rs.denylist import RedisDenyList
+from idgate.rs.introspection import IntrospectionDenyList
 from idgate.rs.verifier import Verifier
 
-__all__ = ["BearerAuthMiddleware", "InvalidToken", "RedisDenyList", "Verifier", "require_scope"]
+__all__ = ["BearerAuthMiddleware", "IntrospectionDenyList", "InvalidToken", "RedisDenyList", "Verifier",
+           "require_scope"]
 
 
 def __getattr__(name: str) -> Any:

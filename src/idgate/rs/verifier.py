@@ -10,7 +10,8 @@ token. Steps, in order, each cheap before the next:
 2. the key, chosen only by ``kid``, whose own algorithm must equal the header's;
 3. the signature, with ``cryptography`` directly (see :mod:`idgate.jose.verify`);
 4. the payload (a JSON object without duplicates) and its claims (RFC 9068 §2.2, §4);
-5. the optional deny list (``revoked``).
+5. the optional deny list (``revoked``): ``deny_list(jti)``, or ``deny_list(jti, token)`` when it
+   declares ``wants_token = True`` (the signed token; the inner JWS of an encrypted one).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Verifier:
         http_timeout: float = 5.0,
         min_refetch_interval: float = 30.0,
         clock: Callable[[], float] = time.time,
-        deny_list: Callable[[str], bool] | None = None,
+        deny_list: Callable[[str], bool] | Callable[[str, str], bool] | None = None,
         decryption_key: str | bytes | Mapping[str, Any] | None = None,
         require_encryption: bool | None = None,
         on_jwks_lookup: Callable[[str], None] | None = None,
@@ -70,6 +71,8 @@ class Verifier:
         self.max_token_bytes = max_token_bytes
         self._clock = clock
         self._deny_list = deny_list
+        # A deny-list declaring ``wants_token = True`` (introspection) is called as (jti, token).
+        self._deny_wants_token = getattr(deny_list, "wants_token", False) is True
         self._keys = KeySource(
             issuer=issuer,
             jwks_uri=jwks_uri,
@@ -116,8 +119,10 @@ class Verifier:
             leeway=self.leeway,
             max_lifetime=self.max_lifetime,
         )
-        if self._deny_list is not None and self._deny_list(claims["jti"]):
-            raise InvalidToken("revoked")
+        if self._deny_list is not None:
+            args = (claims["jti"], token) if self._deny_wants_token else (claims["jti"],)
+            if self._deny_list(*args):
+                raise InvalidToken("revoked")
         return claims
 
 
