@@ -81,6 +81,25 @@ def test_sigterm_finishes_in_flight_requests(tmp_path: Path, workers: int) -> No
     assert "Traceback" not in logs and GOOD_PASSWORD not in logs
 
 
+def test_idle_keep_alive_connections_do_not_hold_shutdown(tmp_path: Path) -> None:
+    """An idle HTTPS keep-alive client never answers the server's close_notify; SIGTERM must not
+    wait the 10 s grace period for it (nothing is in flight)."""
+    import ssl
+
+    dep = init_deployment_fast(tmp_path / "data")
+    server = start_server(dep)
+    try:
+        with httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=str(dep.ca))) as idle:
+            assert idle.get("/healthz").status_code == 200  # the connection stays open, idle
+            started = time.monotonic()
+            os.kill(server.process.pid, signal.SIGTERM)
+            server.process.wait(timeout=20)
+            assert time.monotonic() - started < 3
+    finally:
+        if server.process.poll() is None:
+            stop_server(server)
+
+
 def test_workers_share_the_port_database_and_metrics(tmp_path: Path) -> None:
     dep = init_deployment_fast(tmp_path / "data")
     with provider_of(dep) as p:

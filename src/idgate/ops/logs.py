@@ -26,9 +26,25 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("idg
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
+class JsonLine(dict):  # type: ignore[type-arg]
+    """A log message that is a JSON object. The formatters here take its fields as they are;
+    the JSON text is made only if some other handler asks for the message (``str``), so a
+    line costs one serialisation, not three (message, parse back, line)."""
+
+    def __str__(self) -> str:
+        return json.dumps(self, sort_keys=True)
+
+
 def _payload(record: logging.LogRecord) -> dict[str, Any]:
+    if isinstance(record.msg, JsonLine) and not record.args:
+        fields: dict[str, Any] = dict(record.msg)
+        if not fields.get("request_id"):
+            rid = request_id_var.get()
+            if rid:
+                fields["request_id"] = rid
+        return fields
     message = record.getMessage()
-    fields: dict[str, Any] = {}
+    fields = {}
     if message.startswith("{") and message.endswith("}"):
         try:
             parsed = json.loads(message)

@@ -91,6 +91,16 @@ if HttpToolsProtocol is not None:
             if not self._refused:
                 super().on_message_complete()
 
+        def shutdown(self) -> None:
+            """SIGTERM: an idle keep-alive connection is closed at once. uvicorn closes it
+            gracefully, and over TLS that waits for the client's close_notify, which an idle
+            client never sends - so every idle connection held shutdown for the full 10 s
+            grace period. The close_notify is still sent; the wait for the answer is not."""
+            idle = self.cycle is None or self.cycle.response_complete
+            super().shutdown()
+            if idle:
+                self.transport.abort()
+
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return

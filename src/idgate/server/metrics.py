@@ -44,7 +44,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from idgate.services.events import EVENT_ATTR
+from idgate.ops.logs import JsonLine
 
 if TYPE_CHECKING:
     from idgate.provider import Provider
@@ -131,9 +131,7 @@ class _EventCounter(logging.Handler):
         if not _EVENT_SINKS:
             return
         try:
-            line = getattr(record, EVENT_ATTR, None)
-            if not isinstance(line, dict):
-                line = json.loads(record.getMessage())
+            line = record.msg if isinstance(record.msg, JsonLine) else json.loads(record.getMessage())
             kind, outcome = str(line.get("event", "")), str(line.get("outcome", ""))
             detail = line.get("detail") if isinstance(line.get("detail"), dict) else {}
         except (ValueError, TypeError, AttributeError):

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idgate.errors import IdgateError, InsecureTransport, InvalidRequest, PayloadTooLarge
-from idgate.ops.logs import request_id_var
+from idgate.ops.logs import JsonLine, request_id_var
 from idgate.server.errors import error_body
 
 log = logging.getLogger("idgate.access")
@@ -89,9 +89,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             # The path only: query strings are never logged, whatever they hold.
-            log.info(json.dumps({"event": "http_request", "request_id": request_id, "method": scope["method"],
-                                 "path": scope["path"], "status": status, "client": _client(scope),
-                                 "ms": round((time.perf_counter() - started) * 1000, 1)}))
+            log.info(JsonLine(event="http_request", request_id=request_id, method=scope["method"],
+                              path=scope["path"], status=status, client=_client(scope),
+                              ms=round((time.perf_counter() - started) * 1000, 1)))
             request_id_var.reset(bound)
 
 

@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from idgate.clock import utcnow
+from idgate.ops.logs import JsonLine
 from idgate.store.db import transaction
 from idgate.store.models import Event
 
@@ -46,7 +47,6 @@ log = logging.getLogger("idgate.events")
 _FORBIDDEN_KEY = re.compile(r"pass|secret|token|otp|code|credential|cookie|authorization|private", re.I)
 _MAX_DETAIL_VALUE = 256
 DEDUPE_SECONDS = 60.0
-EVENT_ATTR = "idgate_event"  # the LogRecord attribute holding the event as a dict
 
 
 @dataclass(frozen=True)
@@ -147,9 +147,8 @@ def _emit_values(kind: str, outcome: str, *, actor: str | None = None, client_id
             "client_id": values["client_id"], "ip": values["ip"], "request_id": values["request_id"],
             "detail": clean}
     level = logging.WARNING if outcome in ("failure", "refused", "throttled", "locked") else logging.INFO
-    # The structured line rides along on the record, so in-process handlers (metrics) need
-    # not parse the JSON back.
-    log.log(level, json.dumps(line, sort_keys=True), extra={EVENT_ATTR: line})
+    # A JsonLine: handlers (the JSON log, metrics) read its fields without parsing text back.
+    log.log(level, JsonLine(line))
     return None if folded is None else values
 
 
