@@ -2,8 +2,9 @@
 client credentials (§4.4) and refresh for registered clients: plain functions, no HTTP.
 
 Authorization requests are checked in the order RFC 6749 §4.1.2.1 needs: an unknown client or
-a redirect URI that is not registered *exactly* is shown to the user and never redirected to;
-everything else is reported to the (now trusted) redirect URI with ``state`` and ``iss``.
+a redirect URI that is not registered *exactly* (a loopback IP one: up to its port, RFC 8252
+§7.3) is shown to the user and never redirected to; everything else is reported to the (now
+trusted) redirect URI with ``state`` and ``iss``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from idgate import clock, ids
 from idgate.config import ACCESS_TTL_CEILING
 from idgate.errors import IdgateError, InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
 from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider
 from idgate.services import events
-from idgate.services.clients import ClientView, get_client
+from idgate.services.clients import ClientView, get_client, redirect_uri_registered
 from idgate.jose.jwe import encrypt_nested
 from idgate.services.login import TokenResponse, allowed_audiences, lifetimes
 from idgate.services.oidc import ACR_PASSWORD, ACR_TWO_FACTOR, OIDC_SCOPES, id_token
@@ -133,8 +136,9 @@ def parse_request(provider: Provider, pairs: list[tuple[str, str]]) -> tuple[Aut
         raise PageError("The application that sent you here is not registered with this server.",
                         detail=f"unknown client {client_id[:64]!r}")
     redirect_uri = params.get("redirect_uri", "")
-    if redirect_uri not in client.redirect_uris:
-        # Exact string comparison with the registered URIs: no prefix, no wildcard, no open redirect.
+    if not redirect_uri_registered(client, redirect_uri):
+        # Exact string comparison with the registered URIs: no prefix, no wildcard, no open redirect;
+        # only a loopback IP redirect URI may differ, and only in its port (RFC 8252 §7.3).
         raise PageError("The application's return address (redirect_uri) is missing or not registered, so "
                         "idgate will not send you there.", detail=f"redirect_uri not registered for {client_id}")
     state = params.get("state")
@@ -444,6 +448,10 @@ def client_refresh(provider: Provider, client: ClientView, token: str, scope: st
             started = token_rows.get_session(session, grant.session_id)
             auth_time = int(started.created_at.timestamp()) if started is not None else issued
             amr = started.amr.split() if started is not None else ["pwd"]
+            origin = (_original_authentication(session, grant.session_id)
+                      if "openid" in grant.scope.split() else None)
+            if origin is not None:
+                auth_time = origin.auth_time  # the login itself, not when its code was redeemed
     except refresh.ReuseDetected as exc:
         with transaction(provider.sessions) as session:
             row = token_rows.find(session, ids.token_hash(token))
@@ -467,8 +475,35 @@ def client_refresh(provider: Provider, client: ClientView, token: str, scope: st
                                               auth_time=auth_time, amr=amr)
     events.record(provider.sessions, "token.refreshed", "success", actor=user.id, client_id=client.client_id,
                   sid=grant.session_id, family=grant.family_id, jti=claims["jti"])
+    id_tok = None
+    if "openid" in granted and origin is not None:
+        # OIDC Core §12.2: same sub and aud, auth_time/amr/acr/sid of the original authentication,
+        # a new iat and an at_hash for this access token. No nonce: it belongs to the authentication
+        # request, and a refreshed ID token SHOULD NOT carry it (§12.2, errata set 2).
+        id_tok = id_token(provider, user=user, client_id=client.client_id, scope=granted, now=issued,
+                          auth_time=origin.auth_time, nonce=None, amr=origin.amr.split(), acr=origin.acr,
+                          sid=origin.sid, access_token=access)
     return TokenSet(access_token=access, expires_in=int(claims["exp"]) - issued, scope=" ".join(granted),
-                    refresh_token=next_token)
+                    refresh_token=next_token, id_token=id_tok)
+
+
+@dataclass(frozen=True)
+class _Authentication:
+    auth_time: int
+    amr: str
+    acr: str
+    sid: str | None
+
+
+def _original_authentication(session: Any, login_session_id: str) -> _Authentication | None:
+    """How and when the user authenticated for a refresh-token session, from the authorization
+    code it was started with. Codes are purged a day after they expire and no other row keeps
+    auth_time, so a refresh after that gets no ID token rather than one whose auth_time is not
+    the login's (OIDC Core §12.2 lets a refresh response leave the ID token out)."""
+    row = session.execute(select(AuthorizationCode.auth_time, AuthorizationCode.amr, AuthorizationCode.acr,
+                                 AuthorizationCode.sid)
+                          .where(AuthorizationCode.login_session_id == login_session_id).limit(1)).first()
+    return _Authentication(auth_time=row[0], amr=row[1], acr=row[2], sid=row[3]) if row is not None else None
 
 
 def refuse_foreign_refresh_token(provider: Provider, token: str) -> None:

@@ -39,7 +39,7 @@ from idgate.server.pages import Browser, CsrfError, check_csrf, ensure_browser, 
 from idgate.services import authorize as flow
 from idgate.services import interaction_mfa as steps
 from idgate.services.authorize import AuthorizeError, AuthRequest, PageError
-from idgate.services.clients import ClientView, find_client
+from idgate.services.clients import ClientView, find_client, redirect_uri_registered
 from idgate.services.login import check_credentials
 from idgate.services.oidc import OIDC_SCOPES
 from idgate.store import clients as repo
@@ -243,7 +243,7 @@ async def _resume(provider: Provider, browser: Browser, interaction_id: str) -> 
         return set_cookie(RedirectResponse("/account", status_code=303), browser)
     req = AuthRequest.from_json(row.params)
     client = await run(find_client, provider.sessions, req.client_id)
-    if client is None or req.redirect_uri not in client.redirect_uris:
+    if client is None or not redirect_uri_registered(client, req.redirect_uri):
         await run(_end_interaction, provider, interaction_id)
         raise PageError("The application is no longer registered.", detail="client removed during interaction")
     given = await run(flow.consented, provider, user.id, client.client_id) if user else set()
