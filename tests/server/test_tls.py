@@ -538,3 +538,41 @@ def test_heads_under_the_bound_bodies_and_pipelining_are_served(hardened: Runnin
     # many small keep-alive requests in one write: far more than 16 KiB, every head small
     pipelined = _get(close=False) * 400 + _get()
     assert _exchange(material, hardened.port, [pipelined]).count(b"HTTP/1.1 200 ") == 401
+
+
+def test_corked_transport_sends_one_write_per_loop_turn() -> None:
+    import asyncio
+
+    from idgate.server.http_protocol import _CorkedTransport
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+            self.closed = False
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(data)
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+        def close(self) -> None:
+            self.closed = True
+
+        def get_extra_info(self, name: str) -> str:
+            return f"info:{name}"
+
+    async def main() -> None:
+        raw = Recorder()
+        corked = _CorkedTransport(raw, asyncio.get_running_loop())
+        corked.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        corked.write(memoryview(b"body"))
+        assert raw.writes == []  # nothing leaves before the turn ends
+        await asyncio.sleep(0)
+        assert raw.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
+        corked.write(b"last words")
+        corked.close()  # close flushes first
+        assert raw.writes[-1] == b"last words" and raw.closed
+        assert corked.get_extra_info("peername") == "info:peername"
+
+    asyncio.run(main())
