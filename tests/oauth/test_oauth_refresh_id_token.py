@@ -102,15 +102,38 @@ def test_grant_without_openid_gets_no_id_token(lite: Provider, lite_http) -> Non
     assert widened.status_code == 400 and widened.json()["error"] == "invalid_scope"
 
 
-def test_no_id_token_once_the_original_authentication_is_forgotten(lite: Provider, lite_http) -> None:  # type: ignore[no-untyped-def]
-    """The code row is the only record of auth_time; once purged, the refresh still works but
-    returns no ID token rather than one with a made-up auth_time."""
+def test_refreshed_id_token_outlives_the_authorization_code(lite: Provider, lite_http) -> None:  # type: ignore[no-untyped-def]
+    """The grant's session keeps auth_time, acr and sid (migration 0006): purging the code a day
+    after it expired changes nothing for the refreshed ID token."""
+    register(lite, public=True)
+    response, verifier, _ = code_flow(lite_http)
+    first = redeem(lite_http, response["code"], verifier).json()
+    original = _verify(lite_http, first["id_token"])
+    with transaction(lite.sessions) as session:
+        session.execute(delete(AuthorizationCode))
+    body = _refresh(lite_http, first["refresh_token"])
+    refreshed = _verify(lite_http, body["id_token"])
+    for claim in ("sub", "aud", "auth_time", "amr", "acr", "sid"):
+        assert refreshed[claim] == original[claim], claim
+
+
+def test_old_sessions_without_the_columns_fall_back_to_the_code(lite: Provider, lite_http) -> None:  # type: ignore[no-untyped-def]
+    """A grant started before migration 0006 has no auth_time on its session: the code row is
+    used while it exists; once purged, no ID token rather than a made-up auth_time."""
+    from sqlalchemy import update
+
+    from idgate.store.models import LoginSession
+
     register(lite, public=True)
     response, verifier, _ = code_flow(lite_http)
     first = redeem(lite_http, response["code"], verifier).json()
     with transaction(lite.sessions) as session:
+        session.execute(update(LoginSession).values(auth_time=None, acr=None, sid=None))
+    second = _refresh(lite_http, first["refresh_token"])
+    assert _verify(lite_http, second["id_token"])["auth_time"] == _verify(lite_http, first["id_token"])["auth_time"]
+    with transaction(lite.sessions) as session:
         session.execute(delete(AuthorizationCode))
-    body = _refresh(lite_http, first["refresh_token"])
+    body = _refresh(lite_http, second["refresh_token"])
     assert body["access_token"] and body["refresh_token"] and "id_token" not in body
 
 

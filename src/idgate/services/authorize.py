@@ -391,7 +391,8 @@ def _tokens_for_code(provider: Provider, session: Any, client: ClientView, row: 
         grant, refresh_token = refresh.start(session, user_id=user.id, client_id=client.client_id,
                                              scope=row.scope, audience=row.audience,
                                              now=clock.from_timestamp(now),
-                                             lifetimes=_refresh_lifetimes(provider, client), amr=row.amr)
+                                             lifetimes=_refresh_lifetimes(provider, client), amr=row.amr,
+                                             auth_time=row.auth_time, acr=row.acr, sid=row.sid)
         row.login_session_id = grant.session_id
         if row.sid:
             repo.link_session(session, grant.session_id, row.sid, client.client_id)
@@ -448,7 +449,7 @@ def client_refresh(provider: Provider, client: ClientView, token: str, scope: st
             started = token_rows.get_session(session, grant.session_id)
             auth_time = int(started.created_at.timestamp()) if started is not None else issued
             amr = started.amr.split() if started is not None else ["pwd"]
-            origin = (_original_authentication(session, grant.session_id)
+            origin = (_original_authentication(session, grant.session_id, started)
                       if "openid" in grant.scope.split() else None)
             if origin is not None:
                 auth_time = origin.auth_time  # the login itself, not when its code was redeemed
@@ -495,11 +496,14 @@ class _Authentication:
     sid: str | None
 
 
-def _original_authentication(session: Any, login_session_id: str) -> _Authentication | None:
-    """How and when the user authenticated for a refresh-token session, from the authorization
-    code it was started with. Codes are purged a day after they expire and no other row keeps
-    auth_time, so a refresh after that gets no ID token rather than one whose auth_time is not
-    the login's (OIDC Core §12.2 lets a refresh response leave the ID token out)."""
+def _original_authentication(session: Any, login_session_id: str, started: Any) -> _Authentication | None:
+    """How and when the user authenticated for a refresh-token session: kept on the session
+    since migration 0006. A session from before that falls back to the authorization code it
+    was started with (codes are purged a day after they expire; after that such an old grant
+    gets no ID token rather than one whose auth_time is not the login's - OIDC Core §12.2 lets
+    a refresh response leave it out)."""
+    if started is not None and started.auth_time is not None:
+        return _Authentication(auth_time=started.auth_time, amr=started.amr, acr=started.acr, sid=started.sid)
     row = session.execute(select(AuthorizationCode.auth_time, AuthorizationCode.amr, AuthorizationCode.acr,
                                  AuthorizationCode.sid)
                           .where(AuthorizationCode.login_session_id == login_session_id).limit(1)).first()

@@ -107,6 +107,10 @@ class LoginSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     amr: Mapped[str] = mapped_column(String(64), default="pwd")
+    # The authentication behind the grant (code flow), repeated in refreshed ID tokens.
+    auth_time: Mapped[int | None] = mapped_column(Integer, default=None)
+    acr: Mapped[str | None] = mapped_column(String(64), default=None)
+    sid: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class RefreshToken(Base):

@@ -53,9 +53,11 @@ def end_session(session: Session, session_id: str, now: datetime) -> None:
 
 
 def start_session(session: Session, session_id: str, user_id: str, client_id: str, now: datetime,
-                  amr: str = "pwd") -> None:
+                  amr: str = "pwd", auth_time: int | None = None, acr: str | None = None,
+                  sid: str | None = None) -> None:
     session.execute(insert(LoginSession), [{"id": session_id, "user_id": user_id, "client_id": client_id,
-                                            "created_at": now, "ended_at": None, "amr": amr[:64]}])
+                                            "created_at": now, "ended_at": None, "amr": amr[:64],
+                                            "auth_time": auth_time, "acr": acr, "sid": sid}])
 
 
 def get_session(session: Session, session_id: str) -> LoginSession | None:

@@ -49,12 +49,13 @@ def issue(session: Session, grant: Grant, now: datetime, lifetimes: Lifetimes, p
 
 
 def start(session: Session, *, user_id: str, client_id: str, scope: str, audience: str, now: datetime,
-          lifetimes: Lifetimes, amr: str = "pwd") -> tuple[Grant, str]:
+          lifetimes: Lifetimes, amr: str = "pwd", auth_time: int | None = None, acr: str | None = None,
+          sid: str | None = None) -> tuple[Grant, str]:
     """A new login: a session (remembering how the user authenticated, RFC 8176 ``amr``, for the
     tokens refreshed from it) and the first member of a new token family."""
     grant = Grant(user_id=user_id, client_id=client_id, session_id=ids.session_id(), family_id=ids.family_id(),
                   scope=scope, audience=audience, absolute_expires_at=now + lifetimes.absolute)
-    repo.start_session(session, grant.session_id, user_id, client_id, now, amr)
+    repo.start_session(session, grant.session_id, user_id, client_id, now, amr, auth_time, acr, sid)
     return grant, issue(session, grant, now, lifetimes)
 
 
