@@ -442,10 +442,9 @@ def client_refresh(provider: Provider, client: ClientView, token: str, scope: st
         with transaction(provider.sessions) as session:
             grant, next_token = refresh.rotate(session, token, client.client_id, clock.from_timestamp(issued),
                                                _refresh_lifetimes(provider, client))
-            user_row = users.get(session, grant.user_id)
-            if user_row is None or user_row.disabled:
+            user = users.view_by_id(session, grant.user_id)
+            if user is None or user.disabled:
                 raise InvalidGrant(detail="user gone or disabled")
-            user = users.view(user_row)
             started = token_rows.get_session(session, grant.session_id)
             auth_time = int(started.created_at.timestamp()) if started is not None else issued
             amr = started.amr.split() if started is not None else ["pwd"]
