@@ -136,18 +136,20 @@ def test_two_nodes_racing_one_refresh_token_exactly_one_wins(two_nodes: tuple[Li
             cb.get("/healthz")  # warm connections so both requests leave together
             barrier = threading.Barrier(2)
             codes: list[int] = []
+            bodies: list[str] = []
 
             def spend(client: httpx.Client) -> None:
                 barrier.wait()
-                codes.append(client.post("/token", data={"grant_type": "refresh_token",
-                                                         "refresh_token": token}).status_code)
+                reply = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": token})
+                codes.append(reply.status_code)
+                bodies.append(reply.text)
 
             threads = [threading.Thread(target=spend, args=(c,)) for c in (ca, cb)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
-            assert sorted(codes) == [200, 400], codes
+            assert sorted(codes) == [200, 400], (codes, bodies)
 
 
 def test_several_nodes_starting_together_on_a_fresh_database(tmp_path: Path, pg_database: str) -> None:

@@ -61,9 +61,24 @@ def _check_atomic(store: object) -> None:
     assert sum(allowed) == 6
 
 
+def _check_clock_order(store: object) -> None:
+    """Attempts within the free allowance never refuse each other, whatever order their clock
+    readings reach the store in (threads, or nodes whose clocks differ by a few ms)."""
+    key = "tok:" + secrets.token_hex(8)
+    policy = Policy(free=5, base=1, max_delay=60, window=3600)
+    for now in (100.0, 99.99, 100.01, 99.95):
+        assert store.hit(key, policy, now).allowed, now  # type: ignore[attr-defined]
+    # past the allowance the back-off still holds, also for an earlier reading
+    assert store.hit(key, policy, 100.02).allowed  # type: ignore[attr-defined]
+    assert store.hit(key, policy, 100.03).allowed  # type: ignore[attr-defined]  # 6th: counted, starts the wait
+    assert not store.hit(key, policy, 100.04).allowed  # type: ignore[attr-defined]
+    assert not store.hit(key, policy, 99.9).allowed  # type: ignore[attr-defined]
+
+
 def test_memory_store_backoff_and_atomicity() -> None:
     _check_backoff(MemoryStore())
     _check_atomic(MemoryStore())
+    _check_clock_order(MemoryStore())
 
 
 def test_memory_store_is_bounded() -> None:
@@ -97,6 +112,7 @@ def test_redis_store_backoff_and_atomicity(redis_url: str) -> None:
     try:
         _check_backoff(store)
         _check_atomic(store)
+        _check_clock_order(store)
     finally:
         store.close()
         _drop_keys(redis_url, prefix)

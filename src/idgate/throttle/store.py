@@ -95,7 +95,11 @@ class MemoryStore:
                 return Decision(False, entry.failures, entry.next_at - now)
             failures = (entry.failures if entry else 0) + 1
             delay = policy.delay(failures)
-            self._entries[key] = _Entry(failures, now + delay, now + max(policy.window, delay))
+            # Only a delay moves next_at. Setting it to "now" on a free attempt would refuse a
+            # concurrent attempt that read the clock a moment earlier (another thread, or another
+            # node whose clock is a few ms behind): a spurious 429 under no attack at all.
+            next_at = now + delay if delay > 0 else (entry.next_at if entry else 0.0)
+            self._entries[key] = _Entry(failures, next_at, now + max(policy.window, delay))
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
@@ -138,7 +142,8 @@ local free = tonumber(ARGV[2])
 if f > free then
   d = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ math.min(f - free - 1, 40))
 end
-redis.call('HSET', KEYS[1], 'f', f, 'n', tostring(now + d))
+if d > 0 then n = now + d end  -- a free attempt leaves n alone (see MemoryStore.hit)
+redis.call('HSET', KEYS[1], 'f', f, 'n', tostring(n))
 redis.call('EXPIRE', KEYS[1], math.ceil(math.max(tonumber(ARGV[5]), d)))
 return {1, f, '0'}
 """
