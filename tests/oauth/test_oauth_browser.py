@@ -6,6 +6,7 @@ Screenshots of the login, consent and error pages go to test-output/."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -151,7 +152,7 @@ def test_browser_sets_up_two_step_verification_on_the_account_page(chromium, tmp
         page.click("text=Set up authenticator app")
         page.wait_for_url(server.url + "/account/mfa/totp")
         image = page.wait_for_selector("img.qr")
-        page.wait_for_function("document.querySelector('img.qr').complete")
+        _wait_until_loaded(page, "img.qr")
         assert page.evaluate("document.querySelector('img.qr').naturalWidth") > 0
         assert image.bounding_box()["width"] >= 180
         key = page.inner_text(".totp-key").replace(" ", "")
@@ -220,7 +221,7 @@ def test_browser_sets_up_two_step_verification_while_signing_in(chromium, tmp_pa
         page.fill("#password", password)
         page.click("button[type=submit]")
         image = page.wait_for_selector("img.qr")
-        page.wait_for_function("document.querySelector('img.qr').complete")
+        _wait_until_loaded(page, "img.qr")
         assert page.evaluate("document.querySelector('img.qr').naturalWidth") > 0
         assert image.bounding_box()["width"] >= 180 and "/interaction/" in page.url
         key = page.inner_text(".totp-key").replace(" ", "")
@@ -237,3 +238,13 @@ def test_browser_sets_up_two_step_verification_while_signing_in(chromium, tmp_pa
         context.close()
     violations = [m for m in console if "Content Security Policy" in m or "Refused to" in m or "pageerror" in m]
     assert not violations, console
+
+
+def _wait_until_loaded(page, selector: str, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll with page.evaluate (a DevTools evaluation, outside the page's CSP). Playwright's
+    wait_for_function evaluates its string predicate inside the page, which the strict CSP
+    refuses as eval whenever the predicate is not already true on the first check."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(f"document.querySelector({selector!r}).complete"):
+        assert time.monotonic() < deadline, f"{selector} did not load"
+        page.wait_for_timeout(50)
