@@ -65,6 +65,7 @@ class Metrics:
     def __init__(self, provider: Provider) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._provider = weakref.ref(provider)
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         reg = self.registry
         self.requests = Counter("idgate_http_requests_total", "HTTP requests by route template, method and status.",
                                 ("route", "method", "status"), registry=reg)
@@ -91,6 +92,17 @@ class Metrics:
         if provider is None or "hash_pool" not in provider.__dict__:
             return 0.0
         return float(provider.hash_pool.queue_depth)
+
+    def series_for(self, route: str, method: str, status: int) -> tuple[Any, Any]:
+        """The request counter and latency histogram children for one label set, looked up once
+        (``labels()`` takes a lock and builds a tuple on every call). Bounded: routes are
+        templates, methods and statuses few."""
+        key = (route, method, status)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = (self.requests.labels(route, method, str(status)),
+                                         self.latency.labels(route, method))
+        return found
 
     def observe_event(self, kind: str, outcome: str, detail: dict[str, Any]) -> None:
         if kind in _LOGIN_OUTCOMES:
@@ -178,8 +190,9 @@ class MetricsMiddleware:
             if template is None:
                 template = scope["path"] if scope["path"] in self.static_paths else "other"
             method = scope["method"] if scope["method"] in _METHODS else "other"
-            self.metrics.requests.labels(template, method, str(status)).inc()
-            self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)
+            counter, histogram = self.metrics.series_for(template, method, status)
+            counter.inc()
+            histogram.observe(time.perf_counter() - started)
             if multiprocess():
                 self.metrics.queue.set(self.metrics.queue_depth())
 

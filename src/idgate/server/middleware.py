@@ -8,11 +8,12 @@ InputLimits (header count, body size, credentials in the URL).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,6 +27,15 @@ from idgate.server.errors import error_body
 log = logging.getLogger("idgate.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A request id names a request in the logs; it is no secret and needs no unpredictability, only
+# uniqueness: a random per-process prefix and a counter (32 hex characters, like a UUID's),
+# instead of reading the OS's random source for every request.
+_REQUEST_PREFIX = os.urandom(8).hex()
+_request_counter = itertools.count()
+
+
+def _new_request_id() -> str:
+    return f"{_REQUEST_PREFIX}{next(_request_counter):016x}"
 # Parameter names that carry a secret. In a URL they end up in logs, proxies, Referer headers
 # and browser history, so they are refused outright (RFC 6749 §3.2 / RFC 6750 §2.3 / §5.3).
 CREDENTIAL_QUERY_PARAMS = frozenset({
@@ -62,7 +72,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         supplied = _header(scope, b"x-request-id")
-        request_id = supplied if supplied and _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+        request_id = supplied if supplied and _REQUEST_ID.fullmatch(supplied) else _new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         bound = request_id_var.set(request_id)  # every log line of this request carries it
         started = time.perf_counter()
