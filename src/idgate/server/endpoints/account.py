@@ -18,6 +18,7 @@ Two-step verification (the rules are :mod:`idgate.mfa.service`'s, as for the ``/
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -114,12 +115,28 @@ async def _posted(request: Request) -> tuple[Provider, Browser, UserView, dict[s
     return provider, browser, user, params
 
 
+FormHandler = Callable[[Provider, Browser, UserView, dict[str, str]], Awaitable[Response]]
+
+
+def _account_form(handler: FormHandler) -> Callable[[Request], Awaitable[Response]]:
+    """An account-page POST: the handler runs only for a signed-in user whose form carries a
+    valid CSRF token (see :func:`_posted`), and gets ``(provider, browser, user, params)``.
+    The endpoint FastAPI sees takes only the request (no ``functools.wraps``: FastAPI would
+    read the handler's parameters as query parameters)."""
+
+    async def endpoint(request: Request) -> Response:
+        posted = await _posted(request)
+        if isinstance(posted, Response):
+            return posted
+        return await handler(*posted)
+
+    endpoint.__name__, endpoint.__doc__ = handler.__name__, handler.__doc__
+    return endpoint
+
+
 @router.post("/account/password")
-async def change_password(request: Request) -> Response:
-    posted = await _posted(request)
-    if isinstance(posted, Response):
-        return posted
-    provider, browser, user, params = posted
+@_account_form
+async def change_password(provider: Provider, browser: Browser, user: UserView, params: dict[str, str]) -> Response:
     current = params.get("current_password") or ""
     new = params.get("new_password") or ""
     if not current or not new:
@@ -162,11 +179,8 @@ def _end(provider: Provider, user: UserView, kind: str, ident: str) -> bool:
 
 
 @router.post("/account/sessions/end")
-async def end_session(request: Request) -> Response:
-    posted = await _posted(request)
-    if isinstance(posted, Response):
-        return posted
-    provider, browser, user, params = posted
+@_account_form
+async def end_session(provider: Provider, browser: Browser, user: UserView, params: dict[str, str]) -> Response:
     ended = await run(_end, provider, user, params.get("kind", ""), params.get("id", ""))
     return await _page(provider, browser, user, notice="Session ended." if ended else None,
                        error=None if ended else "That session had already ended.")
@@ -226,11 +240,8 @@ async def _enrolment_page(provider: Provider, browser: Browser, user: UserView, 
 
 
 @router.post("/account/mfa/totp")
-async def start_totp(request: Request) -> Response:
-    posted = await _posted(request)
-    if isinstance(posted, Response):
-        return posted
-    provider, browser, user, _params = posted
+@_account_form
+async def start_totp(provider: Provider, browser: Browser, user: UserView, _params: dict[str, str]) -> Response:
     try:
         await run(lambda: mfa.enroll_totp(provider, user.id))
     except Conflict:
@@ -259,11 +270,8 @@ async def totp_qr(request: Request) -> Response:
 
 
 @router.post("/account/mfa/totp/confirm")
-async def confirm_totp(request: Request) -> Response:
-    posted = await _posted(request)
-    if isinstance(posted, Response):
-        return posted
-    provider, browser, user, params = posted
+@_account_form
+async def confirm_totp(provider: Provider, browser: Browser, user: UserView, params: dict[str, str]) -> Response:
     code = _code_of(params)
     if not code:
         return await _enrolment_page(provider, browser, user, status=400,
@@ -279,13 +287,10 @@ async def confirm_totp(request: Request) -> Response:
     return render("mfa_codes.html", browser=browser, title="Two-step verification is on", codes=codes, first=True)
 
 
-async def _with_code(request: Request, form: str, action: Any) -> Response:
+async def _with_code(provider: Provider, browser: Browser, user: UserView, params: dict[str, str], form: str,
+                     action: Any) -> Response:
     """A posted form that needs a current code (or a recovery code): ``action(provider, user_id,
     code)`` checks it; the account page with the refusal otherwise."""
-    posted = await _posted(request)
-    if isinstance(posted, Response):
-        return posted
-    provider, browser, user, params = posted
     code = _code_of(params)
     if not code:
         return await _page(provider, browser, user, status=400, mfa_form=form,
@@ -307,10 +312,12 @@ async def _with_code(request: Request, form: str, action: Any) -> Response:
 
 
 @router.post("/account/mfa/totp/remove")
-async def remove_totp(request: Request) -> Response:
-    return await _with_code(request, "remove", mfa.remove_own_totp)
+@_account_form
+async def remove_totp(provider: Provider, browser: Browser, user: UserView, params: dict[str, str]) -> Response:
+    return await _with_code(provider, browser, user, params, "remove", mfa.remove_own_totp)
 
 
 @router.post("/account/mfa/recovery-codes")
-async def regenerate_codes(request: Request) -> Response:
-    return await _with_code(request, "regenerate", mfa.regenerate_own_recovery_codes)
+@_account_form
+async def regenerate_codes(provider: Provider, browser: Browser, user: UserView, params: dict[str, str]) -> Response:
+    return await _with_code(provider, browser, user, params, "regenerate", mfa.regenerate_own_recovery_codes)
