@@ -262,3 +262,28 @@ def test_enrol_when_signing_in_to_the_account_page(lite: Provider, lite_http) ->
     on = http.post(interaction + "/mfa/continue", data={"csrf_token": token})  # follows to /account
     assert on.status_code == 200 and str(on.url).endswith("/account") and "badge on" in on.text
     assert mfa.status(lite, carol).totp == "active"
+
+
+def test_set_up_gets_time_to_install_an_app(lite: Provider, lite_http) -> None:  # type: ignore[no-untyped-def]
+    """The interaction's clock started at /authorize; a right password that leads to the set-up
+    step gives it at least ENROL_WINDOW from then on."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from idgate import clock
+    from idgate.services.interaction_mfa import ENROL_WINDOW
+    from idgate.store.models_oauth import Interaction
+
+    http = lite_http
+    register(lite, public=True, skip_consent=True)
+    _carol(lite)
+    interaction, token, _verifier = _start(http)
+    with transaction(lite.sessions) as session:  # as if the user took 9 of the 10 minutes to get here
+        session.execute(update(Interaction).values(expires_at=clock.utcnow() + timedelta(seconds=60)))
+    secret, _page = _password(http, interaction, token, "carol", CAROL_PASSWORD)
+    with transaction(lite.sessions) as session:
+        left = (session.scalars(select(Interaction.expires_at)).one() - clock.utcnow()).total_seconds()
+    assert ENROL_WINDOW - 30 < left <= ENROL_WINDOW
+    done = http.post(interaction + "/mfa/confirm", data={"csrf_token": token, "otp": _code(secret)})
+    assert done.status_code == 200

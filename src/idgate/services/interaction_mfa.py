@@ -13,8 +13,8 @@ never taken from a request) and which step comes next (``pending_step``):
 * ``enrolled``: that first code was right and the recovery codes were shown once; "Continue"
   signs the user in, with ``amr`` "pwd otp" (a valid code was just given).
 
-The enrolment steps last as long as the interaction (its ``expires_at``), so the password is
-not asked for again meanwhile; no step is reachable without the password step of this very
+The enrolment steps last as long as the interaction (its ``expires_at``, extended to at least
+:data:`ENROL_WINDOW` from the right password), so the password is not asked for again meanwhile; no step is reachable without the password step of this very
 interaction, and the interaction is reachable only from the browser session that started it
 (checked by the endpoint before any of these functions runs). Moves between steps are
 conditional updates, so a step is taken once even with two tabs posting at the same time.
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from idgate import clock, ids
 from idgate.errors import Conflict, IdgateError
@@ -37,6 +37,9 @@ from idgate.store.models_oauth import Interaction
 
 OTP, ENROL, ENROLLED = "otp", "enrol", "enrolled"
 MFA_WINDOW = 300  # seconds between a right password and its second factor (an enrolled account)
+# Setting up an authenticator may mean installing an app first: after a right password the
+# interaction gets at least this long from then on, whatever was left of it.
+ENROL_WINDOW = 900
 
 
 class StepUnavailable(IdgateError):
@@ -95,7 +98,13 @@ def begin_enrolment(provider: Provider, interaction_id: str, user_id: str) -> st
     except Conflict:  # activated elsewhere since the password was checked: ask for its code
         await_code(provider, interaction_id, user_id)
         return OTP
-    _move(provider, interaction_id, pending_user_id=user_id, pending_since=clock.now(), pending_step=ENROL)
+    now = clock.now()
+    with transaction(provider.sessions) as session:
+        row = session.execute(select(Interaction.expires_at)
+                              .where(Interaction.id_hash == ids.token_hash(interaction_id))).first()
+    until = max(row[0], clock.from_timestamp(now + ENROL_WINDOW)) if row is not None else None
+    extra = {"expires_at": until} if until is not None else {}
+    _move(provider, interaction_id, pending_user_id=user_id, pending_since=now, pending_step=ENROL, **extra)
     return ENROL
 
 
