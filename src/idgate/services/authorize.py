@@ -344,6 +344,10 @@ def exchange_code(provider: Provider, client: ClientView, params: dict[str, str]
     if not _VERIFIER.fullmatch(verifier):
         raise InvalidGrant(detail="malformed code_verifier")
     reused = False
+    # The tokens are signed inside the transaction below, after it has written; read the key
+    # ring first, so that its once-a-second check (which may retire keys, a write) does not
+    # run there and wait on this transaction's own write lock (SQLite).
+    provider.keyring()
     with transaction(provider.sessions) as session:
         row = repo.find_code(session, ids.token_hash(code))
         if row is None:

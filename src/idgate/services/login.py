@@ -7,12 +7,13 @@ answer that depends on the account.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
+from sqlalchemy.orm import Session
 
 from idgate import clock
 from idgate.config import Settings
@@ -76,19 +77,25 @@ def _before_hash(provider: Provider, username: str, account: str, check_lock: bo
     return locked, _Candidate(None, None, False) if found is None else _Candidate(*found)
 
 
+# Starts a grant inside the caller's transaction for a checked user; returns the refresh token.
+GrantStarter = Callable[[Session, UserView], str]
+
+
 @dataclass(frozen=True)
 class _Checked:
     view: UserView
     enrolled: bool  # an active second factor
     required: bool  # a role demands one that is not set up
     recorded: bool  # login.success already written (no second factor to ask for)
+    refresh_token: str | None = None  # the grant started in the same transaction, if asked to
 
 
 def _after_hash(provider: Provider, user_id: str, new_hash: str | None, second_factor: bool,
-                event: dict[str, Any]) -> _Checked | None:
+                event: dict[str, Any], start_grant: GrantStarter | None = None) -> _Checked | None:
     """One transaction after a correct password: store an upgraded hash, load the user with
     roles and permissions, read the second-factor requirements, and - when no second factor
-    is due - record the success. None if the user vanished or was disabled meanwhile."""
+    is due - record the success and (``start_grant``) start the refresh-token grant. None if
+    the user vanished or was disabled meanwhile."""
     from idgate.mfa import service as mfa
     from idgate.services import events
 
@@ -102,10 +109,13 @@ def _after_hash(provider: Provider, user_id: str, new_hash: str | None, second_f
                 users.set_password_hash(session, user, new_hash, changed=False)
         enrolled, required = mfa.login_requirements_in(session, provider.settings, view.id, view.roles)
         done = not (enrolled and second_factor)
+        refresh_token = None
         if done:
             events.record(None, "login.success", "success", session=session, actor=view.id, username=view.username,
                           amr=["pwd"], mfa_enrollment_required=required or None, **event)
-        return _Checked(view, enrolled, required, done)
+            if start_grant is not None and not required:
+                refresh_token = start_grant(session, view)
+        return _Checked(view, enrolled, required, done, refresh_token)
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,7 @@ class LoginResult:
     amr: tuple[str, ...]
     device_token: str | None = None
     mfa_enrollment_required: bool = False
+    refresh_token: str | None = None  # when check_credentials was given start_grant and it ran
 
 
 MFA_ENROLL_SCOPE = "idgate:mfa-enroll"
@@ -124,7 +135,7 @@ MFA_ENROLL_SCOPE = "idgate:mfa-enroll"
 
 async def check_credentials(provider: Provider, username: str, password: str, *, client_ip: str | None = None,
                             otp: str | None = None, device_token: str | None = None,
-                            second_factor: bool = True) -> LoginResult:
+                            second_factor: bool = True, start_grant: GrantStarter | None = None) -> LoginResult:
     """Check a password (and the second factor when the account has one).
 
     1. Throttle (per account, per client IP, or per known device) *before* any hash: 429 with
@@ -160,7 +171,7 @@ async def check_credentials(provider: Provider, username: str, password: str, *,
         raise InvalidCredentials(detail=reason)
     await guard.succeeded()
     checked = await anyio.to_thread.run_sync(_after_hash, provider, candidate.user_id, result.new_hash, second_factor,
-                                             {"known_device": guard.known_device})
+                                             {"known_device": guard.known_device}, start_grant)
     if checked is None:
         raise InvalidCredentials(detail="user vanished or was disabled during login")
     view, required = checked.view, checked.required
@@ -173,7 +184,8 @@ async def check_credentials(provider: Provider, username: str, password: str, *,
         amr = ("pwd", "otp")
         await events.arecord(provider.sessions, "login.success", "success", actor=view.id, username=view.username,
                              amr=list(amr), known_device=guard.known_device, mfa_enrollment_required=required or None)
-    return LoginResult(view, amr, guard.new_device_token(), mfa_enrollment_required=required)
+    return LoginResult(view, amr, guard.new_device_token(), mfa_enrollment_required=required,
+                       refresh_token=checked.refresh_token)
 
 
 async def authenticate(provider: Provider, username: str, password: str, *, client_ip: str | None = None,
@@ -198,6 +210,24 @@ def lifetimes(settings: Settings) -> refresh.Lifetimes:
                              absolute=timedelta(seconds=settings.refresh_absolute_ttl))
 
 
+def _access_claims(provider: Provider, user: UserView, *, client_id: str, scope: list[str], audience: str,
+                   now: int, auth_time: int | None = None, amr: Sequence[str] = ("pwd",)) -> dict[str, Any]:
+    settings = provider.settings
+    return access_token_claims(user=user, issuer=settings.issuer, audience=audience, client_id=client_id,
+                               scope=scope, ttl=settings.access_token_ttl, now=now,
+                               profile_claims=settings.profile_claims, auth_time=auth_time, amr=amr)
+
+
+def _refuse_readable_confidential_claims(provider: Provider, claims: dict[str, Any], audience: str) -> None:
+    """A token that would carry confidential claims (config ``confidential_claims``) in a
+    readable payload is refused instead of leaked; one encrypted for its audience may."""
+    if provider.audiences.encryption_key(audience) is not None:
+        return
+    leaking = sorted(set(provider.settings.confidential_claims) & set(claims))
+    if leaking:
+        raise ConfidentialClaimsNeedEncryption(detail=f"{audience}: {', '.join(leaking)}")
+
+
 def mint_access_token(provider: Provider, user: UserView, *, client_id: str, scope: list[str], audience: str,
                       now: int, auth_time: int | None = None, amr: Sequence[str] = ("pwd",)) -> str:
     """Sign the access token; for an audience with a registered encryption key, encrypt it too.
@@ -205,36 +235,35 @@ def mint_access_token(provider: Provider, user: UserView, *, client_id: str, sco
     A token that would carry confidential claims (config ``confidential_claims``) in a readable
     payload is refused instead of leaked.
     """
-    settings = provider.settings
-    claims = access_token_claims(user=user, issuer=settings.issuer, audience=audience, client_id=client_id,
-                                 scope=scope, ttl=settings.access_token_ttl, now=now,
-                                 profile_claims=settings.profile_claims, auth_time=auth_time, amr=amr)
+    claims = _access_claims(provider, user, client_id=client_id, scope=scope, audience=audience, now=now,
+                            auth_time=auth_time, amr=amr)
+    _refuse_readable_confidential_claims(provider, claims, audience)
     signed = issue_access_token(claims, provider.keyring().active)
     recipient = provider.audiences.encryption_key(audience)
-    if recipient is not None:
-        return encrypt_nested(signed, recipient)
-    leaking = sorted(set(settings.confidential_claims) & set(claims))
-    if leaking:
-        raise ConfidentialClaimsNeedEncryption(detail=f"{audience}: {', '.join(leaking)}")
-    return signed
+    return encrypt_nested(signed, recipient) if recipient is not None else signed
 
 
 def allowed_audiences(provider: Provider) -> tuple[str, ...]:
     return tuple(dict.fromkeys(provider.settings.allowed_audiences + provider.audiences.registered()))
 
 
-def _start_grant(provider: Provider, user_id: str, scope: str, audience: str, now: int,
-                 amr: Sequence[str] = ("pwd",)) -> str:
+def _start_grant_in(session: Session, provider: Provider, user_id: str, scope: str, audience: str, now: int,
+                    amr: Sequence[str] = ("pwd",)) -> str:
     from idgate.services import events
 
+    # The session keeps the login's amr: tokens refreshed from it carry the same.
+    grant, token = refresh.start(session, user_id=user_id, client_id=FIRST_PARTY_CLIENT_ID, scope=scope,
+                                 audience=audience, now=clock.from_timestamp(now),
+                                 lifetimes=lifetimes(provider.settings), amr=" ".join(amr))
+    events.record(None, "token.issued", "success", actor=user_id, client_id=FIRST_PARTY_CLIENT_ID,
+                  session=session, sid=grant.session_id, scope=scope, grant="password")
+    return token
+
+
+def _start_grant(provider: Provider, user_id: str, scope: str, audience: str, now: int,
+                 amr: Sequence[str] = ("pwd",)) -> str:
     with transaction(provider.sessions) as session:
-        # The session keeps the login's amr: tokens refreshed from it carry the same.
-        grant, token = refresh.start(session, user_id=user_id, client_id=FIRST_PARTY_CLIENT_ID, scope=scope,
-                                     audience=audience, now=clock.from_timestamp(now),
-                                     lifetimes=lifetimes(provider.settings), amr=" ".join(amr))
-        events.record(None, "token.issued", "success", actor=user_id, client_id=FIRST_PARTY_CLIENT_ID,
-                      session=session, sid=grant.session_id, scope=scope, grant="password")
-        return token
+        return _start_grant_in(session, provider, user_id, scope, audience, now, amr)
 
 
 async def password_login(provider: Provider, username: str, password: str, *, scope: str | None = None,
@@ -243,10 +272,25 @@ async def password_login(provider: Provider, username: str, password: str, *, sc
     settings = provider.settings
     requested_scope = parse_scope(scope)
     chosen_audience = choose_audience(audience, allowed_audiences(provider), settings.token_audience)
+    started_at: list[int] = []
+
+    def start_grant(session: Session, view: UserView) -> str:
+        # No second factor due: the grant starts in the login's own transaction (one trip less).
+        # The token is signed after the transaction (signing may re-read the key table, which
+        # must not wait on this transaction's write lock), but the one refusal minting can give
+        # is checked here first, so a refused token leaves no grant and no "issued" event.
+        at = clock.now() if now is None else now
+        granted_now = grant_scope(requested_scope, view.permissions)
+        _refuse_readable_confidential_claims(
+            provider, _access_claims(provider, view, client_id=FIRST_PARTY_CLIENT_ID, scope=granted_now,
+                                     audience=chosen_audience, now=at), chosen_audience)
+        started_at.append(at)
+        return _start_grant_in(session, provider, view.id, " ".join(granted_now), chosen_audience, at)
+
     outcome = await check_credentials(provider, username, password, client_ip=client_ip, otp=otp,
-                                      device_token=device_token)
+                                      device_token=device_token, start_grant=start_grant)
     user = outcome.user
-    issued_at = clock.now() if now is None else now
+    issued_at = started_at[0] if started_at else (clock.now() if now is None else now)
     if outcome.mfa_enrollment_required:
         # A role requires a second factor and none is set up: a token good only for enrolling
         # one (/mfa/totp), with no roles, no permissions and no refresh token.
@@ -264,7 +308,7 @@ async def password_login(provider: Provider, username: str, password: str, *, sc
     granted = grant_scope(requested_scope, user.permissions)
     token = mint_access_token(provider, user, client_id=FIRST_PARTY_CLIENT_ID, scope=granted,
                               audience=chosen_audience, now=issued_at, amr=outcome.amr)
-    refresh_token = await anyio.to_thread.run_sync(_start_grant, provider, user.id, " ".join(granted),
-                                                   chosen_audience, issued_at, outcome.amr)
+    refresh_token = outcome.refresh_token or await anyio.to_thread.run_sync(
+        _start_grant, provider, user.id, " ".join(granted), chosen_audience, issued_at, outcome.amr)
     return TokenResponse(access_token=token, expires_in=settings.access_token_ttl, scope=" ".join(granted),
                          refresh_token=refresh_token, device_token=outcome.device_token)

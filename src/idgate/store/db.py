@@ -7,8 +7,6 @@ psycopg 3; migrations there take an advisory lock so several nodes starting toge
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,32 +58,9 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-# SQLite lets one writer in at a time and makes the others poll with growing sleeps (up to
-# 100 ms each); under a burst of concurrent writes that polling, not the work, set the tail
-# latency. Inside one process, transactions on a SQLite database therefore queue on a lock
-# instead, and wake the moment the one before them commits. (Other processes - the CLI, more
-# workers - still meet SQLite's own busy timeout.) Re-entrant: a transaction opened while the
-# same thread holds another on the same database goes straight through.
-_SQLITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
-_SQLITE_LOCKS_GUARD = threading.Lock()
-
-
-def _sqlite_lock(factory: sessionmaker[Session]) -> threading.RLock | None:
-    bind = factory.kw.get("bind")
-    if bind is None or bind.dialect.name != "sqlite":
-        return None
-    with _SQLITE_LOCKS_GUARD:
-        return _SQLITE_LOCKS.setdefault(bind, threading.RLock())
-
-
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    lock = _sqlite_lock(factory)
-    if lock is None:
-        with factory() as session, session.begin():
-            yield session
-        return
-    with lock, factory() as session, session.begin():
+    with factory() as session, session.begin():
         yield session
 
 
