@@ -107,8 +107,22 @@ def test_keys_rotate_and_revoke(deployment: Deployment) -> None:
     listing = deployment.cli("keys", "list").stdout
     assert new in listing and "published" in listing and "PRIVATE" not in listing and '"d"' not in listing
     old = next(line.split()[1] for line in first.splitlines() if "active" in line)
-    assert deployment.cli("keys", "revoke", old).returncode == 0
+    assert deployment.cli("keys", "revoke", "--kid", old).returncode == 0  # a kid may start with "-"
     assert "revoked" in deployment.cli("keys", "list").stdout
+
+
+def test_a_kid_starting_with_a_dash_gets_a_clear_answer(deployment: Deployment) -> None:
+    """RFC 7638 kids are base64url: one in 64 starts with '-', which the command line reads as an
+    option. The positional form says what to do (no traceback); --kid and `--` both work."""
+    dashed = "-GPVITsd6LecR3EpduGB6spUcg_Byrym2sElMJl_gOI"  # no such key: the point is the parsing
+    positional = run_cli("keys", "revoke", dashed, "--data", str(deployment.data), check=False)
+    assert positional.returncode == 2 and "Traceback" not in positional.stderr
+    assert "put '--' before it" in positional.stderr and "--kid" in positional.stderr
+    for args in (["keys", "revoke", "--kid", dashed, "--data", str(deployment.data)],
+                 ["keys", "revoke", "--data", str(deployment.data), "--", dashed]):
+        reached = run_cli(*args, check=False)
+        assert reached.returncode == 1 and "No active or published key" in reached.stderr, args
+        assert "Traceback" not in reached.stderr
 
 
 def test_hs256_needs_explicit_opt_in(tmp_path: Path) -> None:

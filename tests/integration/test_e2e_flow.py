@@ -90,7 +90,7 @@ def test_key_rotation_is_picked_up_without_restart(live_server: LiveServer) -> N
     assert pyjwt.get_unverified_header(new)["kid"] != pyjwt.get_unverified_header(old)["kid"]
     assert verifier.verify(new)["sub"] == verifier.verify(old)["sub"]  # both keys published
     kid = pyjwt.get_unverified_header(old)["kid"]
-    live_server.deployment.cli("keys", "revoke", kid)
+    live_server.deployment.cli("keys", "revoke", "--kid", kid)  # a kid may start with "-"
     time.sleep(1.2)
     with live_server.client() as c:
         assert c.get("/userinfo", headers={"Authorization": f"Bearer {old}"}).status_code == 401

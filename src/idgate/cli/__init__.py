@@ -55,10 +55,13 @@ def main() -> None:
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:  # usage errors (Typer bundles its own Click: match by shape, not class)
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            option = getattr(exc, "option_name", "") or ""
+            if type(exc).__name__ == "NoSuchOption" and option.startswith("-") and not option.startswith("--"):
+                typer.echo(f"Hint: if {option!r} is a value (a key id may start with '-'), put '--' before it, "
+                           "or use the command's --kid option.", err=True)
+            sys.exit(exit_code)
         raise

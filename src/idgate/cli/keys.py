@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -33,8 +35,18 @@ def rotate(data: DataOpt, database: DatabaseOpt = None) -> None:
 
 
 @app.command("revoke")
-def revoke(kid: str, data: DataOpt, database: DatabaseOpt = None) -> None:
+def revoke(data: DataOpt,
+           kid_arg: Annotated[str | None, typer.Argument(metavar="KID", show_default=False,
+                                                          help="The key's kid (as `keys list` shows it).")] = None,
+           kid_opt: Annotated[str | None, typer.Option("--kid", show_default=False,
+                                                       help="The same, as an option: a kid is base64url and may "
+                                                            "start with '-', which the shell line would take "
+                                                            "for an option (or write `-- KID`).")] = None,
+           database: DatabaseOpt = None) -> None:
     """Withdraw a compromised key at once: gone from the JWKS, its tokens fail."""
+    if (kid_arg is None) == (kid_opt is None):
+        raise typer.BadParameter("give the key's kid once: `keys revoke KID` or `keys revoke --kid KID`")
+    kid = kid_arg if kid_arg is not None else str(kid_opt)
     with provider_for(data, database) as provider:
         new_kid = keys.revoke(provider.sessions, provider.settings, provider.kek, kid, actor=cli_actor())
     typer.echo(f"revoked {kid}" + (f"; new active key {new_kid}" if new_kid else ""))
