@@ -187,3 +187,23 @@ def test_the_login_view_reads_what_the_orm_view_reads(provider: Provider) -> Non
         for user_id in (made.id, bare.id):
             assert users.view_by_id(session, user_id) == users.view(users.get(session, user_id))
         assert users.view_by_id(session, "no-such-user") is None
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status"), [
+    ("POST", "/login", {"json": {"username": "al\x00ice", "password": GOOD_PASSWORD}}, 400),
+    ("POST", "/login", {"data": {"username": "alice", "password": "pass\x00word-long-enough"}}, 400),
+    ("POST", "/token", {"data": {"grant_type": "client_credentials", "client_id": "s\x00vc", "client_secret": "x"}}, 400),
+    ("POST", "/token", {"data": {"grant_type": "refresh_token", "refresh_token": "igr_\x00"}}, 400),
+    ("POST", "/token", {"data": {"grant_type": "client_credentials"}, "auth": ("s\x00vc", "x")}, 401),
+    ("POST", "/introspect", {"data": {"token": "x"}, "auth": ("s\x00vc", "x")}, 401),
+    ("POST", "/revoke", {"data": {"token": "t\x00"}}, 400),
+    ("GET", "/authorize?client_id=a%00b&response_type=code", {}, 400),
+    ("GET", "/admin/users/a%00b", {}, 400),
+])
+def test_a_nul_character_is_a_4xx_never_a_500(client: TestClient, method: str, path: str, kwargs: dict,  # type: ignore[type-arg]
+                                              status: int) -> None:
+    """No database column takes a NUL (PostgreSQL refuses it with an error, which was a 500): the
+    form and JSON reader, the Basic credentials parser and the URL check refuse it first."""
+    reply = client.request(method, path, **kwargs)
+    assert reply.status_code == status, reply.text
+    assert "NUL" in reply.json().get("error_description", "") or reply.json()["error"] == "invalid_client"

@@ -43,10 +43,11 @@ def _basic(header: str | None) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         raise InvalidClient(detail="malformed basic header") from None
     client_id, sep, secret = decoded.partition(":")
-    if not sep:
-        raise InvalidClient(detail="malformed basic header")
     # RFC 6749 §2.3.1: both parts are application/x-www-form-urlencoded before base64.
-    return unquote_plus(client_id), unquote_plus(secret)
+    client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+    if not sep or "\x00" in client_id or "\x00" in secret:  # a NUL reaches no database column
+        raise InvalidClient(detail="malformed basic header")
+    return client_id, secret
 
 
 def _secret_credentials(params: dict[str, str], authorization: str | None) -> tuple[str, str, str] | None:

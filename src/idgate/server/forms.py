@@ -82,6 +82,9 @@ async def read_params(request: Request, max_bytes: int, *, allow_json: bool = Tr
     for key, value in data.items():
         if not isinstance(value, str):
             raise InvalidRequest(f"Parameter {key!r} must be a string.")
+        if "\x00" in key or "\x00" in value:
+            # A NUL reaches no column (PostgreSQL refuses it outright): a 400 here, not a 500 there.
+            raise InvalidRequest(f"Parameter {key[:64]!r} contains a NUL character.")
     return data
 
 

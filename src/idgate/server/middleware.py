@@ -168,6 +168,10 @@ class InputLimitsMiddleware:
         if len(scope["headers"]) > MAX_HEADERS:
             await send_error(send, InvalidRequest(f"Too many header fields (limit {MAX_HEADERS}).", detail="headers"))
             return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            # No text column (PostgreSQL's least of all) takes a NUL, and no honest client sends one.
+            await send_error(send, InvalidRequest("The URL contains a NUL character.", detail="nul"))
+            return
         if _query_has_credentials(scope.get("query_string", b"")):
             await send_error(send, InvalidRequest(
                 "Credentials must never be sent in the URL; send them in a POST body over HTTPS."))
