@@ -282,14 +282,9 @@ def status(provider: Provider, user_id: str) -> MfaStatus:
     return MfaStatus(totp=state, recovery_codes_left=int(left), required=required)
 
 
-def login_requirements(provider: Provider, user_id: str, roles: Iterable[str]) -> tuple[bool, bool]:
-    """``(enrolled, required)`` for a login: an active factor; a role that demands one."""
-    with transaction(provider.sessions) as session:
-        return login_requirements_in(session, provider.settings, user_id, roles)
-
-
-def login_requirements_in(session: Session, settings: Settings, user_id: str, roles: Iterable[str]) -> tuple[bool, bool]:
-    """:func:`login_requirements` inside the caller's transaction."""
+def login_requirements(session: Session, settings: Settings, user_id: str, roles: Iterable[str]) -> tuple[bool, bool]:
+    """``(enrolled, required)`` for a login, in the caller's transaction: an active factor; a
+    role that demands one."""
     enrolled = has_second_factor(session, user_id)
     required = not enrolled and bool(set(roles) & roles_requiring_mfa(session, settings.require_mfa_roles))
     return enrolled, required

@@ -107,7 +107,7 @@ def _after_hash(provider: Provider, user_id: str, new_hash: str | None, second_f
             user = users.get(session, user_id)
             if user is not None:
                 users.set_password_hash(session, user, new_hash, changed=False)
-        enrolled, required = mfa.login_requirements_in(session, provider.settings, view.id, view.roles)
+        enrolled, required = mfa.login_requirements(session, provider.settings, view.id, view.roles)
         done = not (enrolled and second_factor)
         refresh_token = None
         if done:
@@ -238,6 +238,11 @@ def mint_access_token(provider: Provider, user: UserView, *, client_id: str, sco
     claims = _access_claims(provider, user, client_id=client_id, scope=scope, audience=audience, now=now,
                             auth_time=auth_time, amr=amr)
     _refuse_readable_confidential_claims(provider, claims, audience)
+    return _sign_access_claims(provider, claims, audience)
+
+
+def _sign_access_claims(provider: Provider, claims: dict[str, Any], audience: str) -> str:
+    """Sign claims already checked by :func:`_refuse_readable_confidential_claims`."""
     signed = issue_access_token(claims, provider.keyring().active)
     recipient = provider.audiences.encryption_key(audience)
     return encrypt_nested(signed, recipient) if recipient is not None else signed
@@ -272,25 +277,26 @@ async def password_login(provider: Provider, username: str, password: str, *, sc
     settings = provider.settings
     requested_scope = parse_scope(scope)
     chosen_audience = choose_audience(audience, allowed_audiences(provider), settings.token_audience)
-    started_at: list[int] = []
+    prepared: list[tuple[int, dict[str, Any]]] = []  # (issued at, checked claims) from start_grant
 
     def start_grant(session: Session, view: UserView) -> str:
         # No second factor due: the grant starts in the login's own transaction (one trip less).
         # The token is signed after the transaction (signing may re-read the key table, which
-        # must not wait on this transaction's write lock), but the one refusal minting can give
-        # is checked here first, so a refused token leaves no grant and no "issued" event.
+        # must not wait on this transaction's write lock), but its claims are built and the one
+        # refusal minting can give is checked here first, so a refused token leaves no grant
+        # and no "issued" event.
         at = clock.now() if now is None else now
         granted_now = grant_scope(requested_scope, view.permissions)
-        _refuse_readable_confidential_claims(
-            provider, _access_claims(provider, view, client_id=FIRST_PARTY_CLIENT_ID, scope=granted_now,
-                                     audience=chosen_audience, now=at), chosen_audience)
-        started_at.append(at)
+        claims = _access_claims(provider, view, client_id=FIRST_PARTY_CLIENT_ID, scope=granted_now,
+                                audience=chosen_audience, now=at)
+        _refuse_readable_confidential_claims(provider, claims, chosen_audience)
+        prepared.append((at, claims))
         return _start_grant_in(session, provider, view.id, " ".join(granted_now), chosen_audience, at)
 
     outcome = await check_credentials(provider, username, password, client_ip=client_ip, otp=otp,
                                       device_token=device_token, start_grant=start_grant)
     user = outcome.user
-    issued_at = started_at[0] if started_at else (clock.now() if now is None else now)
+    issued_at = prepared[0][0] if prepared else (clock.now() if now is None else now)
     if outcome.mfa_enrollment_required:
         # A role requires a second factor and none is set up: a token good only for enrolling
         # one (/mfa/totp), with no roles, no permissions and no refresh token.
@@ -306,9 +312,12 @@ async def password_login(provider: Provider, username: str, password: str, *, sc
         return TokenResponse(access_token=token, expires_in=settings.access_token_ttl, scope=MFA_ENROLL_SCOPE,
                              device_token=outcome.device_token, mfa_enrollment_required=True)
     granted = grant_scope(requested_scope, user.permissions)
-    token = mint_access_token(provider, user, client_id=FIRST_PARTY_CLIENT_ID, scope=granted,
-                              audience=chosen_audience, now=issued_at, amr=outcome.amr)
-    refresh_token = outcome.refresh_token or await anyio.to_thread.run_sync(
-        _start_grant, provider, user.id, " ".join(granted), chosen_audience, issued_at, outcome.amr)
+    if outcome.refresh_token is not None and prepared:
+        token, refresh_token = _sign_access_claims(provider, prepared[0][1], chosen_audience), outcome.refresh_token
+    else:  # a second factor was checked first: mint and start the grant now
+        token = mint_access_token(provider, user, client_id=FIRST_PARTY_CLIENT_ID, scope=granted,
+                                  audience=chosen_audience, now=issued_at, amr=outcome.amr)
+        refresh_token = await anyio.to_thread.run_sync(_start_grant, provider, user.id, " ".join(granted),
+                                                       chosen_audience, issued_at, outcome.amr)
     return TokenResponse(access_token=token, expires_in=settings.access_token_ttl, scope=" ".join(granted),
                          refresh_token=refresh_token, device_token=outcome.device_token)

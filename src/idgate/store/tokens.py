@@ -1,6 +1,6 @@
 """Refresh tokens, login sessions and the access-token deny-list.
 
-The interface mirrors node-oidc-provider's adapter: save, find, consume (atomic), revoke,
+The interface mirrors node-oidc-provider's adapter: insert_token, find, consume (atomic), revoke,
 revoke_family. ``consume`` is a single conditional UPDATE, so of two concurrent uses of one
 token exactly one wins, on SQLite and PostgreSQL alike.
 """
@@ -13,11 +13,6 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from idgate.store.models import LoginSession, RefreshToken, RevokedToken
-
-
-def save(session: Session, row: RefreshToken) -> None:
-    session.add(row)
-    session.flush()
 
 
 def insert_token(session: Session, **values: object) -> None:

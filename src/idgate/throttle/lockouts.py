@@ -25,11 +25,6 @@ def locked(session: Session, account: str) -> bool:
     return session.scalar(select(AccountLockout.username).where(AccountLockout.username == account)) is not None
 
 
-def is_locked(sessions: sessionmaker[Session], account: str) -> bool:
-    with transaction(sessions) as session:
-        return locked(session, account)
-
-
 def lock(sessions: sessionmaker[Session], account: str, failures: int) -> bool:
     """Lock ``account``; True if it was not locked before."""
     try:
