@@ -157,3 +157,28 @@ def test_admin_api_registers_audience_encryption_keys(admin: tuple[TestClient, d
     assert c.post("/admin/audiences", json={"audience": "https://api.example"}, headers=auth).status_code == 409
     assert c.delete("/admin/audiences", params={"audience": "https://api.example"}, headers=auth).status_code == 204
     assert c.delete("/admin/audiences", params={"audience": "https://api.example"}, headers=auth).status_code == 404
+
+
+def test_deleting_a_role_that_requires_mfa_removes_its_settings_cleanly(
+        env: Env, admin: tuple[TestClient, dict[str, str]]) -> None:
+    """The role and its security settings are two unrelated mappers; deleting both through the
+    unit of work let SQLAlchemy order the role first, the database cascade removed the settings
+    row, and the ORM warned that its own DELETE matched nothing (flaky in CI; warnings are
+    errors here). It happened to a role without permissions: the permissions' secondary table
+    is what put an order between the two."""
+    import warnings
+
+    from sqlalchemy import exc as sa_exc
+
+    c, h = admin
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sa_exc.SAWarning)
+        for i, permissions in enumerate(([], ["x:y"])):
+            name = f"guarded{i}"
+            made = c.put(f"/admin/roles/{name}", headers=h, json={"permissions": permissions, "require_mfa": True})
+            assert made.status_code == 200 and made.json()["require_mfa"] is True
+            assert c.delete(f"/admin/roles/{name}", headers=h).status_code == 204
+            assert c.get(f"/admin/roles/{name}", headers=h).status_code == 404
+    # Recreated under the same name, the role starts without the old requirement.
+    again = c.put("/admin/roles/guarded0", headers=h, json={"permissions": []})
+    assert again.json()["require_mfa"] is False
