@@ -26,6 +26,7 @@ from .errors import InvalidOtp, MfaRequiredByRole
 
 if TYPE_CHECKING:
     from idgate.config import Settings
+    from idgate.store.users import LoginFacts
     from idgate.throttle import Throttle
 
 RECOVERY_CODE_COUNT = 10
@@ -282,11 +283,12 @@ def status(provider: Provider, user_id: str) -> MfaStatus:
     return MfaStatus(totp=state, recovery_codes_left=int(left), required=required)
 
 
-def login_requirements(session: Session, settings: Settings, user_id: str, roles: Iterable[str]) -> tuple[bool, bool]:
-    """``(enrolled, required)`` for a login, in the caller's transaction: an active factor; a
-    role that demands one."""
-    enrolled = has_second_factor(session, user_id)
-    required = not enrolled and bool(set(roles) & roles_requiring_mfa(session, settings.require_mfa_roles))
+def login_requirements(settings: Settings, facts: LoginFacts) -> tuple[bool, bool]:
+    """``(enrolled, required)`` for a login: an active factor; a role that demands one (by
+    configuration, ``require_mfa_roles``, or marked by an admin)."""
+    enrolled = facts.has_second_factor
+    demanding = set(settings.require_mfa_roles) | facts.roles_marked_mfa
+    required = not enrolled and bool(set(facts.view.roles) & demanding)
     return enrolled, required
 
 

@@ -152,9 +152,14 @@ def _emit_values(kind: str, outcome: str, *, actor: str | None = None, client_id
     return None if folded is None else values
 
 
+# Built once: a Core INSERT on the table (not the mapped class, whose ORM bulk path costs several
+# times the statement), executed on the session's connection so it joins its transaction.
+_INSERT_EVENT = insert(Event.__table__)
+
+
 def _insert(session: Session, values: dict[str, Any]) -> None:
     # A plain INSERT: no ORM object to build, track and flush for an append-only row.
-    session.execute(insert(Event), [values])
+    session.connection().execute(_INSERT_EVENT, [values])
 
 
 def _store(sessions: sessionmaker[Session], values: dict[str, Any]) -> None:
@@ -239,7 +244,7 @@ class BatchWriter:
             return
         try:
             with transaction(self._sessions) as s:
-                s.execute(insert(Event), rows)  # one executemany, no ORM objects
+                s.connection().execute(_INSERT_EVENT, rows)  # one executemany, no ORM objects
         except SQLAlchemyError as exc:
             log.error(json.dumps({"event": "event_write_failed", "kind": "batch", "rows": len(rows),
                                   "error": type(exc).__name__}))

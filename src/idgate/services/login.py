@@ -100,14 +100,15 @@ def _after_hash(provider: Provider, user_id: str, new_hash: str | None, second_f
     from idgate.services import events
 
     with transaction(provider.sessions) as session:
-        view = users.view_by_id(session, user_id)
-        if view is None or view.disabled:
+        facts = users.login_facts(session, user_id)
+        if facts is None or facts.view.disabled:
             return None
+        view = facts.view
         if new_hash:
             user = users.get(session, user_id)
             if user is not None:
                 users.set_password_hash(session, user, new_hash, changed=False)
-        enrolled, required = mfa.login_requirements(session, provider.settings, view.id, view.roles)
+        enrolled, required = mfa.login_requirements(provider.settings, facts)
         done = not (enrolled and second_factor)
         refresh_token = None
         if done:

@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, exists, func, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,7 @@ from idgate import ids
 from idgate.clock import utcnow
 from idgate.errors import Conflict, InvalidRequest, NotFound
 from idgate.store.models import Permission, RefreshToken, Role, User, role_permissions, user_permissions, user_roles
+from idgate.store.models_security import RoleSecurity, TotpFactor
 
 # Letters, digits and . _ @ + - ; no spaces or control characters, so a name cannot be spoofed
 # with invisible characters or lookalike whitespace in logs and consent screens.
@@ -113,23 +114,57 @@ def find_by_username(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == name))
 
 
+# The login and refresh hot paths read a user with these statements, built once: a statement
+# built per call costs more in SQLAlchemy's construction and cache-key work than the query.
+_UID = bindparam("uid")
+_USER_ROW = select(User.id, User.username, User.email, User.name, User.disabled).where(User.id == _UID)
+_USER_ROW_WITH_FACTOR = _USER_ROW.add_columns(
+    exists().where(TotpFactor.user_id == User.id, TotpFactor.confirmed_at.is_not(None)).label("enrolled"))
+_USER_ROLES = (select(Role.name, func.coalesce(RoleSecurity.require_mfa, False).label("require_mfa"))
+               .join(user_roles, user_roles.c.role_id == Role.id)
+               .outerjoin(RoleSecurity, RoleSecurity.role_id == Role.id)
+               .where(user_roles.c.user_id == _UID))
+_USER_PERMISSIONS = union(
+    select(Permission.name).join(user_permissions, user_permissions.c.permission_id == Permission.id)
+    .where(user_permissions.c.user_id == _UID),
+    select(Permission.name).join(role_permissions, role_permissions.c.permission_id == Permission.id)
+    .join(user_roles, user_roles.c.role_id == role_permissions.c.role_id).where(user_roles.c.user_id == _UID))
+
+
+@dataclass(frozen=True)
+class LoginFacts:
+    """A user as a login needs them: the view, an active second factor, and which of the
+    user's roles an admin marked as requiring one (read in the same three queries)."""
+
+    view: UserView
+    has_second_factor: bool
+    roles_marked_mfa: frozenset[str]
+
+
+def _read_view(session: Session, user_id: str, with_factor: bool) -> tuple[UserView, bool, frozenset[str]] | None:
+    conn = session.connection()
+    params = {"uid": user_id}
+    row = conn.execute(_USER_ROW_WITH_FACTOR if with_factor else _USER_ROW, params).first()
+    if row is None:
+        return None
+    roles = conn.execute(_USER_ROLES, params).all()
+    perms = conn.execute(_USER_PERMISSIONS, params).scalars()
+    view = UserView(id=row.id, username=row.username, email=row.email, name=row.name, disabled=bool(row.disabled),
+                    roles=tuple(sorted(r.name for r in roles)), permissions=tuple(sorted(set(perms))))
+    return view, bool(with_factor and row.enrolled), frozenset(r.name for r in roles if r.require_mfa)
+
+
 def view_by_id(session: Session, user_id: str) -> UserView | None:
     """:func:`view` of one user read with three plain queries and no ORM objects: every login
     and refresh needs exactly this, and building mapped objects cost several times the queries."""
-    conn = session.connection()
-    row = conn.execute(select(User.id, User.username, User.email, User.name, User.disabled)
-                       .where(User.id == user_id)).first()
-    if row is None:
-        return None
-    roles = conn.execute(select(Role.id, Role.name).join(user_roles, user_roles.c.role_id == Role.id)
-                         .where(user_roles.c.user_id == user_id)).all()
-    direct = select(Permission.name).join(user_permissions, user_permissions.c.permission_id == Permission.id) \
-        .where(user_permissions.c.user_id == user_id)
-    via_roles = select(Permission.name).join(role_permissions, role_permissions.c.permission_id == Permission.id) \
-        .where(role_permissions.c.role_id.in_([r.id for r in roles]))
-    perms = set(conn.execute(direct).scalars()) | (set(conn.execute(via_roles).scalars()) if roles else set())
-    return UserView(id=row.id, username=row.username, email=row.email, name=row.name, disabled=bool(row.disabled),
-                    roles=tuple(sorted(r.name for r in roles)), permissions=tuple(sorted(perms)))
+    read = _read_view(session, user_id, with_factor=False)
+    return None if read is None else read[0]
+
+
+def login_facts(session: Session, user_id: str) -> LoginFacts | None:
+    """:func:`view_by_id` plus what decides whether a login needs a second factor."""
+    read = _read_view(session, user_id, with_factor=True)
+    return None if read is None else LoginFacts(*read)
 
 
 def credentials_of(session: Session, username: str) -> tuple[str, str, bool] | None:
@@ -138,8 +173,11 @@ def credentials_of(session: Session, username: str) -> tuple[str, str, bool] | N
         name = normalise_username(username)
     except InvalidRequest:
         return None
-    row = session.execute(select(User.id, User.password_hash, User.disabled).where(User.username == name)).first()
+    row = session.connection().execute(_CREDENTIALS, {"username": name}).first()
     return None if row is None else (row[0], row[1], bool(row[2]))
+
+
+_CREDENTIALS = select(User.id, User.password_hash, User.disabled).where(User.username == bindparam("username"))
 
 
 def get(session: Session, user_id: str) -> User | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,8 +21,12 @@ class LockView:
     failures: int
 
 
+_LOCKED = select(AccountLockout.username).where(AccountLockout.username == bindparam("account"))
+
+
 def locked(session: Session, account: str) -> bool:
-    return session.scalar(select(AccountLockout.username).where(AccountLockout.username == account)) is not None
+    # A statement built once: this runs before every password check.
+    return session.connection().execute(_LOCKED, {"account": account}).first() is not None
 
 
 def lock(sessions: sessionmaker[Session], account: str, failures: int) -> bool:
