@@ -48,13 +48,14 @@ def make_env(deployment: Deployment, clock: FakeClock, store: Any = None, **over
     set_throttle(provider, Throttle(settings, store if store is not None else MemoryStore(), clock=clock))
     env = Env(deployment, provider, clock)
     pool = provider.hash_pool
-    original = pool.verify
+    original = pool.verify_now
 
-    async def counting_verify(stored_hash: str | None, pw: str):  # type: ignore[no-untyped-def]
+    def counting_verify(stored_hash: str | None, pw: str):  # type: ignore[no-untyped-def]
         env.hashes.append("dummy" if stored_hash is None else "real")
-        return await original(stored_hash, pw)
+        return original(stored_hash, pw)
 
-    pool.verify = counting_verify  # type: ignore[method-assign]
+    # Every verification (HashPool.verify and a login's run_job) goes through verify_now.
+    pool.verify_now = counting_verify  # type: ignore[method-assign]
     return env
 
 def admin_token(client: TestClient, deployment: Deployment) -> str:

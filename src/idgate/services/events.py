@@ -40,6 +40,7 @@ from idgate.clock import utcnow
 from idgate.ops.logs import JsonLine
 from idgate.store.db import transaction
 from idgate.store.models import Event
+from idgate.store.prepared import insert_of
 
 log = logging.getLogger("idgate.events")
 
@@ -152,14 +153,15 @@ def _emit_values(kind: str, outcome: str, *, actor: str | None = None, client_id
     return None if folded is None else values
 
 
-# Built once: a Core INSERT on the table (not the mapped class, whose ORM bulk path costs several
-# times the statement), executed on the session's connection so it joins its transaction.
+# A Core INSERT on the table for the batches; the single row of a request is a prepared one
+# (store/prepared.py) on the session's connection, so it joins its transaction.
 _INSERT_EVENT = insert(Event.__table__)
+_INSERT_EVENT_ROW = insert_of(Event.__table__)
 
 
 def _insert(session: Session, values: dict[str, Any]) -> None:
     # A plain INSERT: no ORM object to build, track and flush for an append-only row.
-    session.connection().execute(_INSERT_EVENT, [values])
+    _INSERT_EVENT_ROW.execute(session, values)
 
 
 def _store(sessions: sessionmaker[Session], values: dict[str, Any]) -> None:

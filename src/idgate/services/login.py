@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from idgate import clock
 from idgate.config import Settings
 from idgate.errors import InvalidCredentials
+from idgate.passwords.hashing import VerifyResult
 from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider
 from idgate.store import users
 from idgate.store.db import transaction
@@ -71,9 +72,10 @@ def _before_hash(provider: Provider, username: str, account: str, check_lock: bo
     """One read before the hash: is the account durably locked, and whose hash to check."""
     from idgate.throttle import lockouts
 
-    with transaction(provider.sessions) as session:
-        locked = check_lock and lockouts.locked(session, account)
-        found = None if locked else users.credentials_of(session, username)
+    # Two reads on a plain connection: an ORM session's bookkeeping cost more than the queries.
+    with provider.engine.connect() as conn:
+        locked = check_lock and lockouts.locked(conn, account)
+        found = None if locked else users.credentials_of(conn, username)
     return locked, _Candidate(None, None, False) if found is None else _Candidate(*found)
 
 
@@ -120,6 +122,30 @@ def _after_hash(provider: Provider, user_id: str, new_hash: str | None, second_f
 
 
 @dataclass(frozen=True)
+class _JobOutcome:
+    locked: bool
+    candidate: _Candidate
+    password_ok: bool = False
+    checked: _Checked | None = None
+
+
+def _login_job(provider: Provider, username: str, account: str, check_lock: bool, password: str,
+               second_factor: bool, event: dict[str, Any], start_grant: GrantStarter | None, *,
+               verify: Callable[[str | None, str], VerifyResult]) -> _JobOutcome:
+    """Runs on a hashing worker (HashPool.run_job): the read, exactly one hash - a dummy one for
+    an unknown user, so both cost the same - and, only after a correct password for an enabled
+    user, the write. A locked account is refused before any hash."""
+    locked, candidate = _before_hash(provider, username, account, check_lock)
+    if locked:
+        return _JobOutcome(True, candidate)
+    result = verify(candidate.password_hash, password)
+    if not result.ok or candidate.user_id is None or candidate.disabled:
+        return _JobOutcome(False, candidate, result.ok)
+    checked = _after_hash(provider, candidate.user_id, result.new_hash, second_factor, event, start_grant)
+    return _JobOutcome(False, candidate, True, checked)
+
+
+@dataclass(frozen=True)
 class LoginResult:
     """A checked login: the user, how they authenticated (RFC 8176 ``amr``), a fresh known-device
     token, and whether a role demands a second factor the user has not set up yet."""
@@ -158,21 +184,21 @@ async def check_credentials(provider: Provider, username: str, password: str, *,
 
     guard = LoginGuard(provider, username, client_ip or events.current_request().ip, device_token)
     await guard.before_hash()
-    # Three trips to worker threads in all: read, hash, write (each its own transaction).
-    locked, candidate = await anyio.to_thread.run_sync(_before_hash, provider, username, guard.account,
-                                                       not guard.known_device)
-    if locked:
+    # One trip to a hashing worker: the read, the hash, and (after a correct password) the write.
+    job = await provider.hash_pool.run_job(_login_job, provider, username, guard.account, not guard.known_device,
+                                           password, second_factor, {"known_device": guard.known_device},
+                                           start_grant)
+    if job.locked:
         await events.arecord(provider.sessions, "login.failure", "locked", reason="locked", dedupe=guard.account)
         raise AccountLocked(detail="account locked")
-    result = await provider.hash_pool.verify(candidate.password_hash, password)
-    if not result.ok or candidate.user_id is None or candidate.disabled:
-        reason = "unknown_user" if candidate.user_id is None else "bad_password" if not result.ok else "disabled"
+    candidate = job.candidate
+    if not job.password_ok or candidate.user_id is None or candidate.disabled:
+        reason = "unknown_user" if candidate.user_id is None else "bad_password" if not job.password_ok else "disabled"
         await events.arecord(provider.sessions, "login.failure", "failure", actor=candidate.user_id, reason=reason,
                              known_device=guard.known_device)
         raise InvalidCredentials(detail=reason)
     await guard.succeeded()
-    checked = await anyio.to_thread.run_sync(_after_hash, provider, candidate.user_id, result.new_hash, second_factor,
-                                             {"known_device": guard.known_device}, start_grant)
+    checked = job.checked
     if checked is None:
         raise InvalidCredentials(detail="user vanished or was disabled during login")
     view, required = checked.view, checked.required

@@ -13,17 +13,17 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from idgate.store.models import LoginSession, RefreshToken, RevokedToken
+from idgate.store.prepared import insert_of
 
 
-# Built once, on the tables: Core INSERTs skip the ORM bulk-insert path (several times the cost
-# of the statement itself on every login and refresh).
-_INSERT_TOKEN = insert(RefreshToken.__table__)
-_INSERT_SESSION = insert(LoginSession.__table__)
+# Prepared INSERTs (store/prepared.py): every login and refresh writes these rows.
+_INSERT_TOKEN = insert_of(RefreshToken.__table__)
+_INSERT_SESSION = insert_of(LoginSession.__table__)
 
 
 def insert_token(session: Session, **values: object) -> None:
     """A new refresh-token row as one plain INSERT (the login and refresh hot paths)."""
-    session.connection().execute(_INSERT_TOKEN, [values])
+    _INSERT_TOKEN.execute(session, values)
 
 
 def find(session: Session, token_hash: str) -> RefreshToken | None:
@@ -56,9 +56,9 @@ def end_session(session: Session, session_id: str, now: datetime) -> None:
 def start_session(session: Session, session_id: str, user_id: str, client_id: str, now: datetime,
                   amr: str = "pwd", auth_time: int | None = None, acr: str | None = None,
                   sid: str | None = None) -> None:
-    session.connection().execute(_INSERT_SESSION, [{"id": session_id, "user_id": user_id, "client_id": client_id,
-                                            "created_at": now, "ended_at": None, "amr": amr[:64],
-                                            "auth_time": auth_time, "acr": acr, "sid": sid}])
+    _INSERT_SESSION.execute(session, {"id": session_id, "user_id": user_id, "client_id": client_id,
+                                     "created_at": now, "ended_at": None, "amr": amr[:64],
+                                     "auth_time": auth_time, "acr": acr, "sid": sid})
 
 
 def get_session(session: Session, session_id: str) -> LoginSession | None:

@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, exists, func, select, union
+from sqlalchemy import Connection, bindparam, delete, exists, func, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from idgate.clock import utcnow
 from idgate.errors import Conflict, InvalidRequest, NotFound
 from idgate.store.models import Permission, RefreshToken, Role, User, role_permissions, user_permissions, user_roles
 from idgate.store.models_security import RoleSecurity, TotpFactor
+from idgate.store.prepared import Prepared
 
 # Letters, digits and . _ @ + - ; no spaces or control characters, so a name cannot be spoofed
 # with invisible characters or lookalike whitespace in logs and consent screens.
@@ -116,19 +117,22 @@ def find_by_username(session: Session, username: str) -> User | None:
 
 # The login and refresh hot paths read a user with these statements, built once: a statement
 # built per call costs more in SQLAlchemy's construction and cache-key work than the query.
+# (store/prepared.py: compiled once per database, run on the driver's cursor.)
 _UID = bindparam("uid")
 _USER_ROW = select(User.id, User.username, User.email, User.name, User.disabled).where(User.id == _UID)
 _USER_ROW_WITH_FACTOR = _USER_ROW.add_columns(
     exists().where(TotpFactor.user_id == User.id, TotpFactor.confirmed_at.is_not(None)).label("enrolled"))
-_USER_ROLES = (select(Role.name, func.coalesce(RoleSecurity.require_mfa, False).label("require_mfa"))
-               .join(user_roles, user_roles.c.role_id == Role.id)
-               .outerjoin(RoleSecurity, RoleSecurity.role_id == Role.id)
-               .where(user_roles.c.user_id == _UID))
-_USER_PERMISSIONS = union(
+_READ_USER = Prepared(_USER_ROW)
+_READ_USER_WITH_FACTOR = Prepared(_USER_ROW_WITH_FACTOR)
+_READ_ROLES = Prepared(select(Role.name, func.coalesce(RoleSecurity.require_mfa, False).label("require_mfa"))
+                       .join(user_roles, user_roles.c.role_id == Role.id)
+                       .outerjoin(RoleSecurity, RoleSecurity.role_id == Role.id)
+                       .where(user_roles.c.user_id == _UID))
+_READ_PERMISSIONS = Prepared(union(
     select(Permission.name).join(user_permissions, user_permissions.c.permission_id == Permission.id)
     .where(user_permissions.c.user_id == _UID),
     select(Permission.name).join(role_permissions, role_permissions.c.permission_id == Permission.id)
-    .join(user_roles, user_roles.c.role_id == role_permissions.c.role_id).where(user_roles.c.user_id == _UID))
+    .join(user_roles, user_roles.c.role_id == role_permissions.c.role_id).where(user_roles.c.user_id == _UID)))
 
 
 @dataclass(frozen=True)
@@ -144,14 +148,14 @@ class LoginFacts:
 def _read_view(session: Session, user_id: str, with_factor: bool) -> tuple[UserView, bool, frozenset[str]] | None:
     conn = session.connection()
     params = {"uid": user_id}
-    row = conn.execute(_USER_ROW_WITH_FACTOR if with_factor else _USER_ROW, params).first()
+    row = (_READ_USER_WITH_FACTOR if with_factor else _READ_USER).first(conn, params)
     if row is None:
         return None
-    roles = conn.execute(_USER_ROLES, params).all()
-    perms = conn.execute(_USER_PERMISSIONS, params).scalars()
-    view = UserView(id=row.id, username=row.username, email=row.email, name=row.name, disabled=bool(row.disabled),
-                    roles=tuple(sorted(r.name for r in roles)), permissions=tuple(sorted(set(perms))))
-    return view, bool(with_factor and row.enrolled), frozenset(r.name for r in roles if r.require_mfa)
+    roles = _READ_ROLES.all(conn, params)
+    perms = {name for (name,) in _READ_PERMISSIONS.all(conn, params)}
+    view = UserView(id=row[0], username=row[1], email=row[2], name=row[3], disabled=bool(row[4]),
+                    roles=tuple(sorted(name for name, _ in roles)), permissions=tuple(sorted(perms)))
+    return view, bool(with_factor and row[5]), frozenset(name for name, marked in roles if marked)
 
 
 def view_by_id(session: Session, user_id: str) -> UserView | None:
@@ -167,17 +171,17 @@ def login_facts(session: Session, user_id: str) -> LoginFacts | None:
     return None if read is None else LoginFacts(*read)
 
 
-def credentials_of(session: Session, username: str) -> tuple[str, str, bool] | None:
+def credentials_of(session: Session | Connection, username: str) -> tuple[str, str, bool] | None:
     """(id, password_hash, disabled) only: the login hot path needs no roles or profile."""
     try:
         name = normalise_username(username)
     except InvalidRequest:
         return None
-    row = session.connection().execute(_CREDENTIALS, {"username": name}).first()
+    row = _CREDENTIALS.first(session, {"username": name})
     return None if row is None else (row[0], row[1], bool(row[2]))
 
 
-_CREDENTIALS = select(User.id, User.password_hash, User.disabled).where(User.username == bindparam("username"))
+_CREDENTIALS = Prepared(select(User.id, User.password_hash, User.disabled).where(User.username == bindparam("username")))
 
 
 def get(session: Session, user_id: str) -> User | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from idgate.clock import utcnow
 from idgate.store.db import transaction
 from idgate.store.models_security import AccountLockout
+from idgate.store.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -21,12 +22,12 @@ class LockView:
     failures: int
 
 
-_LOCKED = select(AccountLockout.username).where(AccountLockout.username == bindparam("account"))
+# Prepared (store/prepared.py): this runs before every password check.
+_LOCKED = Prepared(select(AccountLockout.username).where(AccountLockout.username == bindparam("account")))
 
 
-def locked(session: Session, account: str) -> bool:
-    # A statement built once: this runs before every password check.
-    return session.connection().execute(_LOCKED, {"account": account}).first() is not None
+def locked(session: Session | Connection, account: str) -> bool:
+    return _LOCKED.first(session, {"account": account}) is not None
 
 
 def lock(sessions: sessionmaker[Session], account: str, failures: int) -> bool:
