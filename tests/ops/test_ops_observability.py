@@ -38,8 +38,11 @@ def client(provider: Provider) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
+def log_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     stream = io.StringIO()
+    # configure() switches off caller/thread/process collection process-wide; give it back.
+    for attr in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, attr, getattr(logging, attr))
     saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate,
                  logging.getLogger(n).disabled) for n in ("idgate", "uvicorn", "uvicorn.error", "uvicorn.access")}
     logs.configure("json", stream=stream)
