@@ -74,7 +74,7 @@ class Settings:
     behind_proxy: bool = _doc("Trust X-Forwarded-Proto/For from trusted_proxies (a TLS-terminating proxy).", False)
     trusted_proxies: tuple[str, ...] = _doc("Proxy addresses whose forwarded headers are believed.", ("127.0.0.1", "::1"))
     max_body_bytes: int = _doc("Largest request body accepted on credential endpoints (bytes).", 8192)
-    hash_workers: int = _doc("Threads computing password hashes (default: CPU count).", 0)
+    hash_workers: int = _doc("Threads computing password hashes (default: CPU count + 1).", 0)
     hash_queue: int = _doc("Password checks allowed to wait for a thread before 429.", 256)
     jwks_max_age: int = _doc("Cache-Control max-age of the JWKS document (seconds).", 300)
     # --- Abuse resistance (issue 5): throttling, lockout, MFA. See idgate/throttle/__init__.py.
