@@ -35,14 +35,14 @@ from .hashing import (
     verify_password,
 )
 
-__all__ = ["HashPool", "check"]
+__all__ = ["HashPool"]
 
 T = TypeVar("T")
 
 _FAIL = VerifyResult(False)
 
 
-def check(stored_hash: str | None, pw: str, *, params: HashParams = DEFAULT_PARAMS) -> VerifyResult:
+def _check(stored_hash: str | None, pw: str, *, params: HashParams = DEFAULT_PARAMS) -> VerifyResult:
     """One verification; ``stored_hash=None`` (unknown user) spends a dummy one, ``ok=False``."""
     if stored_hash is None:
         dummy_verify(pw, params=params)
@@ -129,7 +129,7 @@ class HashPool:
     def verify_now(self, stored_hash: str | None, pw: str) -> VerifyResult:
         """One verification on the calling thread: a hashing worker, inside :meth:`run_job`.
         ``stored_hash=None`` (unknown user) does equal dummy work, ``ok=False``."""
-        return check(stored_hash, pw, params=self.params)
+        return _check(stored_hash, pw, params=self.params)
 
     async def verify(self, stored_hash: str | None, pw: str) -> VerifyResult:
         """Verify off-loop; ``stored_hash=None`` (unknown user) does equal dummy work, ``ok=False``."""

@@ -14,8 +14,9 @@ never taken from a request) and which step comes next (``pending_step``):
   signs the user in, with ``amr`` "pwd otp" (a valid code was just given).
 
 The enrolment steps last as long as the interaction (its ``expires_at``, extended to at least
-:data:`ENROL_WINDOW` from the right password), so the password is not asked for again meanwhile; no step is reachable without the password step of this very
-interaction, and the interaction is reachable only from the browser session that started it
+:data:`ENROL_WINDOW` from the right password), so the password is not asked for again
+meanwhile; no step is reachable without the password step of this very interaction, and the
+interaction is reachable only from the browser session that started it
 (checked by the endpoint before any of these functions runs). Moves between steps are
 conditional updates, so a step is taken once even with two tabs posting at the same time.
 """

@@ -11,7 +11,7 @@ and the parameter order are kept, and each call is one ``cursor.execute``.
 
 It runs on the DBAPI connection of a SQLAlchemy ``Connection`` and so inside that connection's
 transaction; driver errors are re-raised as SQLAlchemy's ``DBAPIError`` subclasses, like any
-other statement's. ``tests/store/test_store_prepared.py`` checks on both databases that rows
+other statement's. ``tests/server/test_store_prepared.py`` checks on both databases that rows
 written and read this way are the rows SQLAlchemy writes and reads.
 """
 
@@ -34,8 +34,7 @@ class _Compiled:
 
     def __init__(self, statement: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None)
-        if getattr(compiled, "_has_expanding_parameters", False) or any(
-                b.expanding for b in compiled.binds.values()):
+        if any(b.expanding for b in compiled.binds.values()):
             raise ValueError("expanding (IN-list) parameters cannot be prepared")
         self.sql: str = compiled.string
         self.positional = bool(dialect.positional)

@@ -133,6 +133,7 @@ _READ_PERMISSIONS = Prepared(union(
     .where(user_permissions.c.user_id == _UID),
     select(Permission.name).join(role_permissions, role_permissions.c.permission_id == Permission.id)
     .join(user_roles, user_roles.c.role_id == role_permissions.c.role_id).where(user_roles.c.user_id == _UID)))
+_CREDENTIALS = Prepared(select(User.id, User.password_hash, User.disabled).where(User.username == bindparam("username")))
 
 
 @dataclass(frozen=True)
@@ -179,9 +180,6 @@ def credentials_of(session: Session | Connection, username: str) -> tuple[str, s
         return None
     row = _CREDENTIALS.first(session, {"username": name})
     return None if row is None else (row[0], row[1], bool(row[2]))
-
-
-_CREDENTIALS = Prepared(select(User.id, User.password_hash, User.disabled).where(User.username == bindparam("username")))
 
 
 def get(session: Session, user_id: str) -> User | None:
