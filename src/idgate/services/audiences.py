@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from idgate.errors import Conflict, InvalidRequest, NotFound, OAuthError
 from idgate.jose.jwe import EncryptionKey, import_encryption_key, public_jwk_of
+from idgate.services import refresh_ahead
 from idgate.store.db import transaction
 from idgate.store.models_audiences import ResourceServer
 
@@ -92,14 +93,21 @@ class AudienceCache:
         self._keys: dict[str, EncryptionKey | None] = {}
 
     def fresh(self, margin: float = 0.1) -> bool:
-        """True when lookups will answer from memory for at least ``margin`` seconds more."""
-        return time.monotonic() - self._loaded < self._ttl - margin
+        """True when lookups will answer from memory for at least ``margin`` seconds more.
+        Past half their life the audiences are re-read in the background (``refresh_ahead``)."""
+        age = time.monotonic() - self._loaded
+        if self._ttl / 2 <= age < self._ttl:
+            refresh_ahead.schedule(self, self._reload)
+        return age < self._ttl - margin
 
     def _refresh(self) -> dict[str, EncryptionKey | None]:
         if time.monotonic() - self._loaded < self._ttl:
             return self._keys
+        return self._reload(force=False)
+
+    def _reload(self, force: bool = True) -> dict[str, EncryptionKey | None]:
         with self._lock:
-            if time.monotonic() - self._loaded >= self._ttl:
+            if force or time.monotonic() - self._loaded >= self._ttl:
                 with transaction(self._sessions) as session:
                     rows = session.execute(select(ResourceServer.audience, ResourceServer.encryption_jwk)).all()
                 self._keys = {aud: import_encryption_key(jwk, private=False) if jwk else None for aud, jwk in rows}

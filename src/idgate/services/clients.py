@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +37,7 @@ from idgate.errors import Conflict, InvalidRequest, NotFound
 from idgate.jose.algorithms import ASYMMETRIC_ALGS
 from idgate.jose.pubkeys import load_jwks
 from idgate.provider import FIRST_PARTY_CLIENT_ID
+from idgate.services import refresh_ahead
 from idgate.store import clients as repo
 from idgate.store.db import transaction
 from idgate.store.models_oauth import OAuthClient
@@ -382,10 +384,16 @@ class ClientCache:
         self._lock = threading.Lock()
 
     def fresh(self, client_id: str) -> CachedClient | None:
-        """The cached entry if it is younger than ``ttl``; never touches the database."""
+        """The cached entry if it is younger than ``ttl``; never touches the database. Past half
+        its life the entry is re-read in the background (``refresh_ahead``)."""
         entry = self._entries.get(client_id)
-        if entry is None or time.monotonic() - entry.loaded_at >= self._ttl:
+        if entry is None:
             return None
+        age = time.monotonic() - entry.loaded_at
+        if age >= self._ttl:
+            return None
+        if age >= self._ttl / 2:
+            refresh_ahead.schedule((self, client_id), partial(self.load, client_id))
         return entry
 
     def load(self, client_id: str) -> CachedClient:

@@ -16,6 +16,7 @@ from idgate.config import Settings
 from idgate.errors import ConfigError, NotFound
 from idgate.jose import KeyRing, decrypt_private_key, encrypt_private_key, generate_signing_key
 from idgate.jose.algorithms import SYMMETRIC_ALGS
+from idgate.services import refresh_ahead
 from idgate.store import keys as key_rows
 from idgate.store.db import transaction
 from idgate.store.models import SigningKeyRow
@@ -124,14 +125,23 @@ class KeyRingCache:
 
     def fresh(self, margin: float = 0.1) -> bool:
         """True when :meth:`get` will answer from memory for at least ``margin`` seconds more
-        (callers on the event loop use this to avoid a database read there)."""
-        return self._ring is not None and time.monotonic() - self._checked < self._interval - margin
+        (callers on the event loop use this to avoid a database read there). Past half its
+        life the ring is re-checked in the background (``refresh_ahead``)."""
+        if self._ring is None:
+            return False
+        age = time.monotonic() - self._checked
+        if age >= self._interval / 2:
+            refresh_ahead.schedule(self, self._check)
+        return age < self._interval - margin
 
     def get(self) -> KeyRing:
         if self._ring is not None and time.monotonic() - self._checked < self._interval:
             return self._ring
+        return self._check(force=False)
+
+    def _check(self, force: bool = True) -> KeyRing:
         with self._lock:
-            if self._ring is not None and time.monotonic() - self._checked < self._interval:
+            if not force and self._ring is not None and time.monotonic() - self._checked < self._interval:
                 return self._ring
             with transaction(self._sessions) as session:
                 # Retirement is due by time alone, so check it here too (a few rows at most).

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from idgate.errors import MethodNotAllowed, UnsupportedGrantType
@@ -19,12 +19,13 @@ from idgate.server.deps import provider_of
 from idgate.server.grants import authorization_code, client_credentials
 from idgate.server.forms import read_params, required
 from idgate.server.responses import token_response
+from idgate.server.routing import plain_router
 from idgate.services.authorize import client_refresh, refuse_foreign_refresh_token
 from idgate.services.clients import ClientView
 from idgate.services.grants import refresh_grant
 from idgate.services.login import TokenResponse
 
-router = APIRouter()
+router = plain_router()  # the busiest endpoint: served without FastAPI's per-request machinery
 
 
 def _refresh_token(provider: Provider, params: dict[str, str], client: ClientView | None = None) -> TokenResponse:
@@ -79,5 +80,5 @@ async def token(request: Request) -> JSONResponse:
 
 
 @router.api_route("/token", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-async def token_wrong_method() -> JSONResponse:
+async def token_wrong_method(request: Request) -> JSONResponse:
     raise MethodNotAllowed()
