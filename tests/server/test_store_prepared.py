@@ -19,7 +19,7 @@ from idgate.store import users
 from idgate.store.db import transaction
 from idgate.store.models import Event, LoginSession, RefreshToken, User
 from idgate.store.models_security import RoleSecurity, TotpFactor
-from idgate.store.prepared import Prepared, insert_of
+from idgate.store.prepared import InsertMany, Prepared, insert_of
 
 from support import GOOD_PASSWORD, init_deployment_fast
 
@@ -72,6 +72,36 @@ def test_prepared_inserts_store_exactly_what_sqlalchemy_stores(provider: Provide
     with transaction(provider.sessions) as s:
         token = s.get(RefreshToken, "h_prepared")
         assert token is not None and token.created_at == at and token.expires_at == at + timedelta(days=14)
+
+
+@pytest.mark.parametrize("count", [1, 3, 64, 65, 200])
+def test_multi_row_inserts_store_exactly_what_sqlalchemy_stores(provider: Provider, count: int) -> None:
+    at = datetime(2026, 11, 29, 10, 20, 30, 123456, tzinfo=UTC)
+
+    def rows(how: str) -> list[dict[str, object]]:
+        return [{"at": at + timedelta(seconds=i), "kind": f"many.{how}", "outcome": "success",
+                 "actor": f"a{i}" if i % 2 else None, "client_id": "c", "ip": "192.0.2.1",
+                 "request_id": f"r{i}", "detail": '{"n": %d}' % i} for i in range(count)]
+
+    with transaction(provider.sessions) as s:
+        s.execute(insert(Event.__table__), rows("core"))
+    with transaction(provider.sessions) as s:
+        InsertMany(Event.__table__, chunk=64).execute(s, rows("many"))
+    core = _raw_rows(provider, "events", "kind = 'many.core'")
+    many = _raw_rows(provider, "events", "kind = 'many.many'")
+    assert len(many) == len(core) == count
+    assert [r[1:2] + r[3:] for r in many] == [r[1:2] + r[3:] for r in core]  # all but the id and kind
+
+
+def test_a_multi_row_insert_needs_every_column_and_fails_as_sqlalchemy_errors_do(provider: Provider) -> None:
+    row = {"at": datetime.now(UTC), "kind": "k", "outcome": "o", "actor": None, "client_id": None, "ip": None,
+           "request_id": None, "detail": None}
+    with pytest.raises(KeyError), transaction(provider.sessions) as s:
+        InsertMany(Event.__table__).execute(s, [row, {"at": row["at"], "kind": "k"}])
+    with pytest.raises(IntegrityError), transaction(provider.sessions) as s:
+        InsertMany(Event.__table__).execute(s, [row, {**row, "kind": None}])  # kind is NOT NULL
+    with pytest.raises(ValueError, match="power of two"):
+        InsertMany(Event.__table__, chunk=48)
 
 
 def test_an_insert_must_be_given_every_column(provider: Provider) -> None:

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,7 +40,7 @@ from idgate.clock import utcnow
 from idgate.ops.logs import JsonLine
 from idgate.store.db import transaction
 from idgate.store.models import Event
-from idgate.store.prepared import insert_of
+from idgate.store.prepared import InsertMany, insert_of
 
 log = logging.getLogger("idgate.events")
 
@@ -153,10 +153,10 @@ def _emit_values(kind: str, outcome: str, *, actor: str | None = None, client_id
     return None if folded is None else values
 
 
-# A Core INSERT on the table for the batches; the single row of a request is a prepared one
-# (store/prepared.py) on the session's connection, so it joins its transaction.
-_INSERT_EVENT = insert(Event.__table__)
+# The single row of a request is a prepared INSERT (store/prepared.py) on the session's
+# connection, so it joins its transaction; batches are multi-row INSERTs (see InsertMany).
 _INSERT_EVENT_ROW = insert_of(Event.__table__)
+_INSERT_EVENT_ROWS = InsertMany(Event.__table__)
 
 
 def _insert(session: Session, values: dict[str, Any]) -> None:
@@ -246,7 +246,7 @@ class BatchWriter:
             return
         try:
             with transaction(self._sessions) as s:
-                s.connection().execute(_INSERT_EVENT, rows)  # one executemany, no ORM objects
+                _INSERT_EVENT_ROWS.execute(s, rows)  # a few multi-row statements, no ORM objects
         except SQLAlchemyError as exc:
             log.error(json.dumps({"event": "event_write_failed", "kind": "batch", "rows": len(rows),
                                   "error": type(exc).__name__}))
