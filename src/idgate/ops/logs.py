@@ -64,20 +64,31 @@ def _payload(record: logging.LogRecord) -> dict[str, Any]:
     return fields
 
 
+# One encoder for every line: json.dumps() with any option builds a new encoder per call.
+_LINE_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+
+
 class JsonFormatter(logging.Formatter):
     """``{"ts": ..., "level": ..., "logger": ..., "request_id": ..., <fields>}`` on one line."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._second: tuple[int, str] = (-1, "")  # the date and time to the second, made once a second
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if self._second[0] != second:
+            self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        return f"{self._second[1]}.{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-        }
+        line: dict[str, Any] = {"ts": self._timestamp(record), "level": record.levelname.lower(),
+                                "logger": record.name}
         for key, value in _payload(record).items():
             line.setdefault(key, value)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, separators=(",", ":"))
+        return _LINE_ENCODER.encode(line)
 
 
 class HumanFormatter(logging.Formatter):

@@ -84,7 +84,9 @@ def create_app(provider: Provider) -> FastAPI:
     install_openapi(app)
     # Added last = outermost. EventContext (innermost) binds client IP + request id for events.
     from idgate.server.context import EventContextMiddleware
+    from idgate.server.routing import PlainRouteDispatch
 
+    app.add_middleware(PlainRouteDispatch)  # innermost: plain routes (the token endpoint) skip the router
     app.add_middleware(EventContextMiddleware)
     app.add_middleware(InputLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(TransportMiddleware, behind_proxy=settings.behind_proxy,
