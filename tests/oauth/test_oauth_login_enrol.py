@@ -9,7 +9,6 @@ its wrong codes count under the MFA throttle."""
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from typing import Any
 from urllib.parse import urlencode

@@ -29,10 +29,15 @@ async def _echo(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
+async def _crash() -> JSONResponse:
+    raise RuntimeError("internal detail that must not leak")
+
+
 @pytest.fixture
 def probe(provider: Provider) -> Iterator[TestClient]:
     app = create_app(provider)
     app.router.routes.insert(0, PlainRoute("/probe", _echo, methods=["POST"]))
+    app.add_api_route("/crash", _crash, methods=["GET"])  # an ordinary FastAPI route
     seen.clear()
     with TestClient(app, base_url="https://localhost:8443", raise_server_exceptions=False) as client:
         yield client
@@ -75,3 +80,11 @@ def test_other_methods_and_paths_still_go_through_the_router(probe: TestClient) 
     assert probe.get("/token").status_code == 405
     assert probe.post("/token", data={"grant_type": "nonsense"}).json()["error"] == "unsupported_grant_type"
     assert probe.get("/healthz").json() == {"status": "ok"}
+
+
+def test_an_unexpected_error_anywhere_leaves_with_the_security_headers(probe: TestClient) -> None:
+    for reply in (probe.get("/crash"), probe.post("/probe?fail=bug")):
+        assert reply.status_code == 500 and "internal detail" not in reply.text
+        assert reply.json()["error"] == "server_error" and reply.json()["request_id"] == reply.headers["x-request-id"]
+        assert reply.headers["x-content-type-options"] == "nosniff" and reply.headers["cache-control"] == "no-store"
+        assert "strict-transport-security" in reply.headers

@@ -1,6 +1,6 @@
 """Structured logs: one JSON object per line on stderr, the request id on every line.
 
-``RequestContextMiddleware`` binds the request id (taken from a well-formed ``X-Request-ID`` or
+``EdgeMiddleware`` binds the request id (taken from a well-formed ``X-Request-ID`` or
 made fresh) in :data:`request_id_var` for the whole request, so every logger (access, errors,
 security events, throttle) writes it without being handed it; anyio's worker threads copy the
 context, so lines written from them carry it too. A message that is itself a JSON object (the

@@ -7,8 +7,10 @@ import sys
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp
 
 from idgate import __version__
 from idgate.config import ACCESS_TTL_CEILING
@@ -18,7 +20,7 @@ from idgate.server import errors
 from idgate.server import pages
 from idgate.server.endpoints import account, admin_clients, authorize, discovery, end_session, health, \
     introspection, jwks, login, revocation, token, userinfo
-from idgate.server.middleware import InputLimitsMiddleware, RequestContextMiddleware, TransportMiddleware
+from idgate.server.middleware import EdgeMiddleware
 
 
 def build_verifier(provider: Provider, on_jwks_lookup: Callable[[str], None] | None = None) -> Verifier:
@@ -45,6 +47,18 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
     app.router.routes.extend(router.routes)
 
 
+class IdgateApp(FastAPI):
+    """FastAPI with :class:`EdgeMiddleware` around its whole stack (not inside its error
+    middleware, where ``add_middleware`` puts user middleware): every reply - a 500 from
+    FastAPI's error middleware included - leaves through the edge and gets its headers, and a
+    plain route (the token endpoint) is called from the edge without FastAPI's layers."""
+
+    edge_options: dict[str, Any]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return EdgeMiddleware(super().build_middleware_stack(), **self.edge_options)
+
+
 def create_app(provider: Provider) -> FastAPI:
     settings = provider.settings
 
@@ -64,7 +78,7 @@ def create_app(provider: Provider) -> FastAPI:
         yield
         provider.close()
 
-    app = FastAPI(title="idgate", version=__version__, docs_url=None, redoc_url=None,
+    app = IdgateApp(title="idgate", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json", lifespan=lifespan)
     app.state.provider = provider
     # Key lookups are counted in /metrics (app.state.metrics is installed below, before any request).
@@ -82,17 +96,8 @@ def create_app(provider: Provider) -> FastAPI:
     from idgate.server.schemas import install_openapi  # error replies documented on every operation
 
     install_openapi(app)
-    # Added last = outermost. EventContext (innermost) binds client IP + request id for events.
-    from idgate.server.context import EventContextMiddleware
-    from idgate.server.routing import PlainRouteDispatch
-
-    app.add_middleware(PlainRouteDispatch)  # innermost: plain routes (the token endpoint) skip the router
-    app.add_middleware(EventContextMiddleware)
-    app.add_middleware(InputLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(TransportMiddleware, behind_proxy=settings.behind_proxy,
-                       trusted_proxies=settings.trusted_proxies)
     from idgate.server import metrics  # issue 7: /metrics (token-gated) and request metrics
 
-    metrics.install(app, provider)
-    app.add_middleware(RequestContextMiddleware, hsts=True)
+    app.edge_options = {"behind_proxy": settings.behind_proxy, "trusted_proxies": settings.trusted_proxies,
+                        "max_body_bytes": settings.max_body_bytes, "metrics": metrics.install(app, provider)}
     return app

@@ -8,7 +8,7 @@ setting and buffers a header value until it is complete, so :class:`BoundedHttpT
 counts the bytes of every request head itself and answers ``431 Request Header Fields Too Large``
 (RFC 6585 §5) past :data:`MAX_REQUEST_HEAD_BYTES`, the same 16 KiB that h11 allows and Node.js
 uses (``--max-http-header-size``). The number of header fields is bounded again in the ASGI
-layer (:class:`idgate.server.middleware.InputLimitsMiddleware`).
+layer (:class:`idgate.server.middleware.EdgeMiddleware`).
 
 Where httptools or uvloop cannot be imported (uvloop has no Windows build), idgate falls back
 to h11 and asyncio's loop, which keep the same bound.

@@ -35,14 +35,13 @@ import hmac
 import json
 import logging
 import os
-import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from idgate.ops.logs import JsonLine
 
@@ -66,6 +65,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._provider = weakref.ref(provider)
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.static_paths: frozenset[str] = frozenset()  # set by install(), once the routes are known
         reg = self.registry
         self.requests = Counter("idgate_http_requests_total", "HTTP requests by route template, method and status.",
                                 ("route", "method", "status"), registry=reg)
@@ -103,6 +103,20 @@ class Metrics:
             found = self._series[key] = (self.requests.labels(route, method, str(status)),
                                          self.latency.labels(route, method))
         return found
+
+    def observe_request(self, scope: Scope, status: int, seconds: float) -> None:
+        """Count and time one HTTP request (called by ``EdgeMiddleware`` once it is answered).
+        The route label is the matched template; a path no route matched is ``other`` unless it
+        is one of the application's fixed paths, so a scanner cannot grow the series."""
+        template = getattr(scope.get("route"), "path", None)
+        if template is None:
+            template = scope["path"] if scope["path"] in self.static_paths else "other"
+        method = scope["method"] if scope["method"] in _METHODS else "other"
+        counter, histogram = self.series_for(template, method, status)
+        counter.inc()
+        histogram.observe(seconds)
+        if multiprocess():
+            self.queue.set(self.queue_depth())
 
     def observe_event(self, kind: str, outcome: str, detail: dict[str, Any]) -> None:
         if kind in _LOGIN_OUTCOMES:
@@ -163,40 +177,6 @@ def _attach_event_handler() -> None:
         events_log.setLevel(logging.INFO)  # events are counted even when not printed
 
 
-class MetricsMiddleware:
-    """Pure ASGI: counts and times every HTTP request by route template and status."""
-
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, static_paths: frozenset[str] = frozenset()) -> None:
-        self.app, self.metrics, self.static_paths = app, metrics, static_paths
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None)
-            if template is None:
-                template = scope["path"] if scope["path"] in self.static_paths else "other"
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            counter, histogram = self.metrics.series_for(template, method, status)
-            counter.inc()
-            histogram.observe(time.perf_counter() - started)
-            if multiprocess():
-                self.metrics.queue.set(self.metrics.queue_depth())
-
-
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 router = APIRouter()
@@ -217,12 +197,11 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 def install(app: Any, provider: Provider) -> Metrics:
-    """Create the series, the ``/metrics`` route and the middleware (call before the outer
-    middleware is added, so request ids and security headers wrap it)."""
+    """Create the series and the ``/metrics`` route (call once every route is added); requests
+    are counted by ``EdgeMiddleware`` through :meth:`Metrics.observe_request`."""
     metrics = Metrics(provider)
     app.state.metrics = metrics
     app.include_router(router)
     _attach_event_handler()
-    static = frozenset(getattr(r, "path", "") for r in app.routes if "{" not in getattr(r, "path", "{"))
-    app.add_middleware(MetricsMiddleware, metrics=metrics, static_paths=static)
+    metrics.static_paths = frozenset(getattr(r, "path", "") for r in app.routes if "{" not in getattr(r, "path", "{"))
     return metrics

@@ -10,7 +10,7 @@ pass identifiers only. Unknown usernames are not recorded either: people type pa
 the username field.
 
 The IP and request id come from the request being served (bound by
-:class:`idgate.server.context.EventContextMiddleware`) unless given explicitly. Floods of
+:class:`idgate.server.middleware.EdgeMiddleware`) unless given explicitly. Floods of
 the same event (throttled requests) are written once per ``dedupe`` key and minute, with a
 count of what was folded in; the log line is always written.
 """
