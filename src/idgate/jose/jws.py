@@ -16,7 +16,6 @@ HS256 (a shared secret, off by default) keeps joserfc's path.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
 
+from idgate import jsonenc
 from idgate.jose.keys import SigningKey, quiet_eddsa_warning
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -43,7 +43,7 @@ def _b64(data: bytes) -> bytes:
 
 def _json(data: dict[str, Any]) -> bytes:
     # As joserfc serialises claims: compact separators, UTF-8 rather than \u escapes.
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return jsonenc.compact(data)
 
 
 def _signer(key: SigningKey) -> Signer | None:

@@ -21,6 +21,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from idgate import jsonenc
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("idgate_request_id", default=None)
 
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -64,10 +66,6 @@ def _payload(record: logging.LogRecord) -> dict[str, Any]:
     return fields
 
 
-# One encoder for every line: json.dumps() with any option builds a new encoder per call.
-_LINE_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
-
-
 class JsonFormatter(logging.Formatter):
     """``{"ts": ..., "level": ..., "logger": ..., "request_id": ..., <fields>}`` on one line."""
 
@@ -88,7 +86,7 @@ class JsonFormatter(logging.Formatter):
             line.setdefault(key, value)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return _LINE_ENCODER.encode(line)
+        return jsonenc.line(line)
 
 
 class HumanFormatter(logging.Formatter):

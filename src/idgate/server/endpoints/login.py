@@ -7,7 +7,7 @@ never see a password (RFC 9700 §2.4 forbids the resource-owner password grant).
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from idgate.errors import MethodNotAllowed
 from idgate.server.deps import provider_of
@@ -19,7 +19,7 @@ router = APIRouter()
 
 
 @router.post("/login", summary="First-party password login", response_class=JSONResponse)
-async def login(request: Request) -> JSONResponse:
+async def login(request: Request) -> Response:
     provider = provider_of(request)
     params = await read_params(request, provider.settings.max_body_bytes)
     # otp: the second factor when the account has one (else 401 mfa_required); device_token: the

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import anyio.to_thread
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from idgate.errors import MethodNotAllowed, UnsupportedGrantType
 from idgate.provider import Provider
@@ -61,7 +61,7 @@ def _authenticate_and_grant(provider: Provider, params: dict[str, str], authoriz
 
 
 @router.post("/token", summary="OAuth 2.0 token endpoint")
-async def token(request: Request) -> JSONResponse:
+async def token(request: Request) -> Response:
     provider = provider_of(request)
     params = await read_params(request, provider.settings.max_body_bytes, allow_json=False)
     grant_type = required(params, "grant_type")
