@@ -83,7 +83,9 @@ class Metrics:
                                     "admin API): hit = answered from its key cache.", ("result",), registry=reg)
         self.queue = Gauge("idgate_hash_queue_depth", "Password checks waiting for a hashing thread.",
                            registry=reg, multiprocess_mode="livesum")
-        if not multiprocess():
+        self._multiprocess = multiprocess()  # fixed for the process's life (the supervisor sets it)
+        self._queue_written = -1.0
+        if not self._multiprocess:
             self.queue.set_function(self.queue_depth)
         _EVENT_SINKS.add(self)
 
@@ -115,8 +117,12 @@ class Metrics:
         counter, histogram = self.series_for(template, method, status)
         counter.inc()
         histogram.observe(seconds)
-        if multiprocess():
-            self.queue.set(self.queue_depth())
+        if self._multiprocess:
+            # A worker's gauge lives in a shared file: written when the value moves, not per request.
+            depth = self.queue_depth()
+            if depth != self._queue_written:
+                self.queue.set(depth)
+                self._queue_written = depth
 
     def observe_event(self, kind: str, outcome: str, detail: dict[str, Any]) -> None:
         if kind in _LOGIN_OUTCOMES:

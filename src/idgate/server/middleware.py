@@ -173,7 +173,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            await route.app(scope, receive, send)
+            await self._plain.call(route, scope, receive, send)
         except Exception as exc:
             # What ServerErrorMiddleware does for the other routes: the application's 500 reply,
             # if nothing was sent yet, then the exception goes on to the server's error log.

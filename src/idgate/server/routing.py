@@ -30,10 +30,12 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Match, request_response
 from starlette.responses import PlainTextResponse
-from starlette.types import Message, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 
 class PlainRoute(APIRoute):
@@ -78,6 +80,25 @@ class PlainRoutes:
         scope.update(child_scope)
         scope["starlette.exception_handlers"] = self._handlers
         return route
+
+    async def call(self, route: PlainRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        """What ``request_response(route.endpoint)`` does, without its two wrappers: the
+        endpoint's response, or the application's handler's reply to what it raised."""
+        request = Request(scope, receive, send)
+        try:
+            response = await route.endpoint(request)
+        except Exception as exc:
+            handler = None
+            if isinstance(exc, HTTPException):
+                handler = self._handlers[1].get(exc.status_code)
+            if handler is None:
+                handler = next((self._handlers[0][c] for c in type(exc).__mro__ if c in self._handlers[0]), None)
+            if handler is None:
+                raise
+            response = await handler(request, exc) if inspect.iscoroutinefunction(handler) else \
+                await run_in_threadpool(handler, request, exc)
+            exc.__traceback__ = None  # a reused exception instance must not pile up tracebacks
+        await response(scope, receive, send)
 
     async def unexpected(self, scope: Scope, exc: Exception, send: Send) -> None:
         """The application's reply to an unhandled exception (a bare 500 without a handler)."""
