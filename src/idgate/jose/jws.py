@@ -81,6 +81,20 @@ def _signer_for(key: SigningKey) -> Signer | None:
     return signer
 
 
+_headers: dict[tuple[str, str, str], bytes] = {}
+
+
+def _header_segment(typ: str, alg: str, kid: str) -> bytes:
+    """The encoded protected header, the same for every token of one key and type."""
+    segment = _headers.get((typ, alg, kid))
+    if segment is None:
+        if len(_headers) > 64:  # a few keys and types at once; never grow without bound
+            _headers.clear()
+        # The member order joserfc writes (typ first), so deterministic algorithms give its very bytes.
+        segment = _headers[(typ, alg, kid)] = _b64(_json({"typ": typ, "alg": alg, "kid": kid}))
+    return segment
+
+
 def sign_jwt_reference(claims: dict[str, Any], key: SigningKey, typ: str) -> str:
     """The same token through joserfc (the reference the fast path is tested against)."""
     header = {"alg": key.alg, "kid": key.kid, "typ": typ}
@@ -97,6 +111,5 @@ def sign_jwt(claims: dict[str, Any], key: SigningKey, typ: str) -> str:
     signer = _signer_for(key)
     if signer is None:
         return sign_jwt_reference(claims, key, typ)
-    # The member order joserfc writes (typ first), so deterministic algorithms give its very bytes.
-    signing_input = _b64(_json({"typ": typ, "alg": key.alg, "kid": key.kid})) + b"." + _b64(_json(claims))
+    signing_input = _header_segment(typ, key.alg, key.kid) + b"." + _b64(_json(claims))
     return (signing_input + b"." + _b64(signer(signing_input))).decode("ascii")

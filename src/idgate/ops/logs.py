@@ -80,10 +80,9 @@ class JsonFormatter(logging.Formatter):
         return f"{self._second[1]}.{int(record.msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {"ts": self._timestamp(record), "level": record.levelname.lower(),
-                                "logger": record.name}
-        for key, value in _payload(record).items():
-            line.setdefault(key, value)
+        head = {"ts": self._timestamp(record), "level": record.levelname.lower(), "logger": record.name}
+        line: dict[str, Any] = head | _payload(record)  # these three first, then the fields...
+        line.update(head)  # ...which cannot overwrite them
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return jsonenc.line(line)

@@ -32,7 +32,6 @@ of all of them (prometheus-client's multiprocess mode).
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import os
 import weakref
@@ -43,7 +42,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import Scope
 
-from idgate.ops.logs import JsonLine
+from idgate.services import events
 
 if TYPE_CHECKING:
     from idgate.provider import Provider
@@ -156,31 +155,17 @@ class Metrics:
 _EVENT_SINKS: weakref.WeakSet[Metrics] = weakref.WeakSet()
 
 
-class _EventCounter(logging.Handler):
-    """Turns each security-event log line into counter increments (never stores the line)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not _EVENT_SINKS:
-            return
-        try:
-            line = record.msg if isinstance(record.msg, JsonLine) else json.loads(record.getMessage())
-            kind, outcome = str(line.get("event", "")), str(line.get("outcome", ""))
-            detail = line.get("detail") if isinstance(line.get("detail"), dict) else {}
-        except (ValueError, TypeError, AttributeError):
-            return
-        for sink in list(_EVENT_SINKS):
-            sink.observe_event(kind, outcome, detail)
-
-
-_EVENT_HANDLER = _EventCounter(level=logging.INFO)
+def _count_event(kind: str, outcome: str, detail: dict[str, Any]) -> None:
+    """Every security event, as counter increments (the event itself is never stored here)."""
+    for sink in list(_EVENT_SINKS):
+        sink.observe_event(kind, outcome, detail)
 
 
 def _attach_event_handler() -> None:
+    events.observe(_count_event)
     events_log = logging.getLogger("idgate.events")
-    if _EVENT_HANDLER not in events_log.handlers:
-        events_log.addHandler(_EVENT_HANDLER)
     if events_log.getEffectiveLevel() > logging.INFO:
-        events_log.setLevel(logging.INFO)  # events are counted even when not printed
+        events_log.setLevel(logging.INFO)  # security events are written whatever idgate's log level
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

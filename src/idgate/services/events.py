@@ -25,7 +25,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -158,9 +158,21 @@ def _emit_values(kind: str, outcome: str, *, actor: str | None = None, client_id
             "client_id": values["client_id"], "ip": values["ip"], "request_id": values["request_id"],
             "detail": clean}
     level = logging.WARNING if outcome in ("failure", "refused", "throttled", "locked") else logging.INFO
-    # A JsonLine: handlers (the JSON log, metrics) read its fields without parsing text back.
+    # A JsonLine: handlers (the JSON log) read its fields without parsing text back.
     log.log(level, JsonLine(line))
+    for callback in _observers:
+        callback(values["kind"], values["outcome"], clean)
     return None if folded is None else values
+
+
+# Called with (kind, outcome, detail) for every event, written to the log or not: the metrics
+# count events this way (server/metrics.py), without parsing log records back.
+_observers: list[Callable[[str, str, dict[str, Any]], None]] = []
+
+
+def observe(callback: Callable[[str, str, dict[str, Any]], None]) -> None:
+    if callback not in _observers:
+        _observers.append(callback)
 
 
 # The single row of a request is a prepared INSERT (store/prepared.py) on the session's
