@@ -65,6 +65,7 @@ class Metrics:
         self._provider = weakref.ref(provider)
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.static_paths: frozenset[str] = frozenset()  # set by install(), once the routes are known
+        self._issued: dict[str, Any] = {}  # grant -> its child of tokens_issued_total (a few grants)
         reg = self.registry
         self.requests = Counter("idgate_http_requests_total", "HTTP requests by route template, method and status.",
                                 ("route", "method", "status"), registry=reg)
@@ -86,7 +87,7 @@ class Metrics:
         self._queue_written = -1.0
         if not self._multiprocess:
             self.queue.set_function(self.queue_depth)
-        _EVENT_SINKS.add(self)
+        _EVENT_SINKS.append(weakref.ref(self, _EVENT_SINKS.remove))
 
     def queue_depth(self) -> float:
         provider = self._provider()
@@ -129,7 +130,11 @@ class Metrics:
         elif kind == "login.failure":
             self.logins.labels("locked" if outcome == "locked" else "failure").inc()
         elif kind == "token.issued":
-            self.issued.labels(str(detail.get("grant") or "other")[:32]).inc()
+            grant = str(detail.get("grant") or "other")[:32]
+            issued = self._issued.get(grant)
+            if issued is None:  # labels() takes a lock and builds its key each time: look it up once
+                issued = self._issued[grant] = self.issued.labels(grant)
+            issued.inc()
         elif kind == "token.refreshed":
             self.refreshed.inc()
         elif kind == "token.revoked":
@@ -152,13 +157,16 @@ class Metrics:
         return generate_latest(merged)
 
 
-_EVENT_SINKS: weakref.WeakSet[Metrics] = weakref.WeakSet()
+# Every live Metrics (one per app; tests build many), as weak references that remove themselves.
+_EVENT_SINKS: list[weakref.ref[Metrics]] = []
 
 
 def _count_event(kind: str, outcome: str, detail: dict[str, Any]) -> None:
     """Every security event, as counter increments (the event itself is never stored here)."""
-    for sink in list(_EVENT_SINKS):
-        sink.observe_event(kind, outcome, detail)
+    for ref in tuple(_EVENT_SINKS):
+        sink = ref()
+        if sink is not None:
+            sink.observe_event(kind, outcome, detail)
 
 
 def _attach_event_handler() -> None:
