@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import re
 import secrets
 import shutil
 import signal
+import statistics
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +82,14 @@ wrk.body = "grant_type=client_credentials&scope={scope}&resource={resource}"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic {basic}"
 """
+
+
+@dataclass
+class Server:
+    label: str
+    proc: subprocess.Popen[bytes]
+    url: str
+    script: Path
 
 
 @dataclass
@@ -210,7 +221,9 @@ def idgate_setup(tmp: Path) -> tuple[Path, str]:
     return data, secret
 
 
-def run_idgate(data: Path, secret: str, workers: int, args: argparse.Namespace, script: Path) -> Result:
+@contextlib.contextmanager
+def idgate_server(data: Path, secret: str, workers: int, args: argparse.Namespace,
+                  script: Path) -> Iterator[Server]:
     port = free_port()
     env = {**os.environ, "IDGATE_AUDIENCES": RESOURCE, "IDGATE_ISSUER": f"https://localhost:{port}",
            "IDGATE_THROTTLE_TOKEN_FREE": "1000000"}
@@ -230,7 +243,7 @@ def run_idgate(data: Path, secret: str, workers: int, args: argparse.Namespace, 
         print(f"<!-- idgate --workers {workers}: access token typ={info['typ']} {info['bytes']} bytes -->")
         if args.profile and workers == 1:
             profile(proc.pid, base + "/token", script, args)
-        return measure(f"idgate --workers {workers}", proc.pid, base + "/token", script, args)
+        yield Server(f"idgate --workers {workers}", proc, base + "/token", script)
     finally:
         stop(proc)
         log.close()
@@ -271,11 +284,13 @@ def summarise_profile(raw: str) -> str:
     return "\n".join(f"{100 * n / max(total, 1):5.1f}%  {frame[:150]}" for frame, n in top)
 
 
-def run_node(tmp: Path, data: Path, args: argparse.Namespace, script_for: callable) -> Result | None:  # type: ignore[valid-type]
+@contextlib.contextmanager
+def node_server(tmp: Path, data: Path, script_for: Callable[[str], Path]) -> Iterator[Server | None]:
     npm = shutil.which("npm")
     if not npm or not shutil.which("node"):
         print("<!-- node/npm not found: node-oidc-provider skipped -->")
-        return None
+        yield None
+        return
     folder = tmp / "node"
     folder.mkdir()
     (folder / "package.json").write_text(json.dumps({"name": "bench-oidc", "private": True, "type": "module"}))
@@ -302,10 +317,21 @@ def run_node(tmp: Path, data: Path, args: argparse.Namespace, script_for: callab
         wait_https(base + "/.well-known/openid-configuration", data / "tls" / "ca.pem", proc)
         info = check_token(base + "/token", data / "tls" / "ca.pem", secret)
         print(f"<!-- node-oidc-provider {version}: access token typ={info['typ']} {info['bytes']} bytes -->")
-        return measure(f"node-oidc-provider {version}", proc.pid, base + "/token", script_for(secret), args)
+        yield Server(f"node-oidc-provider {version}", proc, base + "/token", script_for(secret))
     finally:
         stop(proc)
         log.close()
+
+
+def median_result(label: str, results: list[Result]) -> Result:
+    """Each column's median over the rounds (requests summed), peak RSS the largest seen."""
+    def mid(values: list[float]) -> float:
+        return statistics.median(values)
+
+    return Result(label, mid([r.rps for r in results]), mid([r.p50_ms for r in results]),
+                  mid([r.p99_ms for r in results]), sum(r.requests for r in results),
+                  sum(r.errors for r in results), mid([r.cpu_cores for r in results]),
+                  max(r.peak_rss_mb for r in results))
 
 
 def main() -> int:
@@ -314,12 +340,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (it shares the machine's cores)")
     parser.add_argument("--workers", default="1,2", help="idgate worker counts to measure")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="every server is measured once per round, in turn (medians reported): this "
+                             "machine's speed drifts by a fifth within minutes, for node as for idgate")
     parser.add_argument("--profile", action="store_true", help="py-spy one idgate worker under load")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk not found: apt-get install -y wrk")
         return 1
-    with tempfile.TemporaryDirectory() as tmp_name:
+    with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as servers:
         tmp = Path(tmp_name)
 
         def script_for(secret: str) -> Path:
@@ -330,19 +359,35 @@ def main() -> int:
             return path
 
         data, secret = idgate_setup(tmp)
-        results = [run_idgate(data, secret, int(w), args, script_for(secret)) for w in args.workers.split(",")]
-        node = run_node(tmp, data, args, script_for)
+        # All servers run for the whole benchmark (an idle one costs nothing) and are measured in
+        # turn, each round in a rotated order, so a drift of the machine's speed hits them alike.
+        ours = [servers.enter_context(idgate_server(data, secret, int(w), args, script_for(secret)))
+                for w in args.workers.split(",")]
+        node = servers.enter_context(node_server(tmp, data, script_for))
+        lineup = ours + ([node] if node else [])
+        rounds: dict[str, list[Result]] = {s.label: [] for s in lineup}
+        for number in range(args.rounds):
+            order = lineup[number % len(lineup):] + lineup[:number % len(lineup)]
+            for server in order:
+                rounds[server.label].append(measure(server.label, server.proc.pid, server.url, server.script, args))
         print(f"\nclient_credentials -> ES256 JWT over HTTPS, wrk -t{args.threads} -c{args.connections} "
-              f"-d{args.seconds}s, {os.cpu_count()} cores shared by server and wrk\n")
+              f"-d{args.seconds}s, {os.cpu_count()} cores shared by server and wrk; median of {args.rounds} "
+              f"rounds (each server measured once per round, in turn)\n")
         print("| server | requests/s | p50 ms | p99 ms | requests | errors | server CPU (cores) | peak RSS MB |")
         print("|---|---|---|---|---|---|---|---|")
-        for r in results + ([node] if node else []):
-            print(r.row())
+        medians = {label: median_result(label, results) for label, results in rounds.items()}
+        for result in medians.values():
+            print(result.row())
         if node:
-            best = max(results, key=lambda r: r.rps)
-            one = results[0]
-            print(f"\nidgate/node requests/s: {one.label} {one.rps / node.rps:.2f}x, {best.label} "
-                  f"{best.rps / node.rps:.2f}x (target 1.5x); p99 {best.p99_ms:.1f} ms vs {node.p99_ms:.1f} ms")
+            print()
+            for n in range(args.rounds):
+                cells = ", ".join(f"{label} {results[n].rps:,.0f}" for label, results in rounds.items())
+                ratio = max(rounds[s.label][n].rps for s in ours) / rounds[node.label][n].rps
+                print(f"round {n + 1} requests/s: {cells} (best idgate / node {ratio:.2f}x)  ")
+            best = max((medians[s.label] for s in ours), key=lambda r: r.rps)
+            one, theirs = medians[ours[0].label], medians[node.label]
+            print(f"\nidgate/node requests/s (medians): {one.label} {one.rps / theirs.rps:.2f}x, {best.label} "
+                  f"{best.rps / theirs.rps:.2f}x (target 1.5x); p99 {best.p99_ms:.1f} ms vs {theirs.p99_ms:.1f} ms")
     return 0
 
 
