@@ -52,6 +52,9 @@ class _CorkedTransport:
     def __init__(self, transport: Any, loop: Any) -> None:
         self._transport, self._loop = transport, loop
         self._pending: list[bytes] = []
+        # What uvicorn calls on every request, bound once rather than found by __getattr__.
+        self.is_closing = transport.is_closing
+        self.get_extra_info = transport.get_extra_info
 
     def write(self, data: bytes) -> None:
         if not self._pending:
@@ -91,7 +94,6 @@ if HttpToolsProtocol is not None:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._raw_head_bytes = 0
-            self._parsed_head_bytes = 0
             self._head_pending = False
             self._refused = False
 
@@ -107,21 +109,15 @@ if HttpToolsProtocol is not None:
 
         def on_message_begin(self) -> None:
             self._head_pending = True
-            self._parsed_head_bytes = 0
             super().on_message_begin()
-
-        def on_url(self, url: bytes) -> None:
-            self._parsed_head_bytes += len(url) + 16  # method, version, spaces, CRLF
-            super().on_url(url)
-
-        def on_header(self, name: bytes, value: bytes) -> None:
-            self._parsed_head_bytes += len(name) + len(value) + 4  # ": " and CRLF
-            super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
             self._head_pending = False
             self._raw_head_bytes = 0
-            if self._parsed_head_bytes > MAX_REQUEST_HEAD_BYTES:
+            # The parsed head: the URL (method, version, spaces and CRLF: 16), each field with
+            # ": " and CRLF. Counted here from what uvicorn collected, not per parser callback.
+            parsed = len(self.url) + 16 + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            if parsed > MAX_REQUEST_HEAD_BYTES:
                 self._refuse()
                 return  # no ASGI cycle for this request
             super().on_headers_complete()
