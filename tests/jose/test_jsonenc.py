@@ -26,6 +26,13 @@ def test_compact_writes_the_standard_librarys_bytes(document: object) -> None:
 
 
 @settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(), _documents, max_size=8))
+def test_sorted_compact_writes_the_standard_librarys_text(document: dict[str, object]) -> None:
+    assert jsonenc.sorted_compact(document) == json.dumps(document, ensure_ascii=False, sort_keys=True,
+                                                          separators=(",", ":"))
+
+
+@settings(max_examples=200, deadline=None)
 @given(_documents)
 def test_a_log_line_is_the_standard_librarys_line(document: object) -> None:
     assert jsonenc.line({"event": "x", "value": document}) == json.dumps(

@@ -36,6 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from idgate import jsonenc
 from idgate.clock import utcnow
 from idgate.ops.logs import JsonLine
 from idgate.store.db import transaction
@@ -90,8 +91,6 @@ def cli_actor() -> str:
 # Detail keys already checked against _FORBIDDEN_KEY. They are keyword names written in the code,
 # so a few dozen at most; the bound only guards against a caller passing keys from data.
 _KEYS_CHECKED: set[str] = set()
-# sort_keys, default separators: the stored detail text, as it has always been written.
-_DETAIL_ENCODER = json.JSONEncoder(sort_keys=True)
 
 
 def _clean_detail(detail: dict[str, Any]) -> dict[str, Any]:
@@ -153,7 +152,7 @@ def _emit_values(kind: str, outcome: str, *, actor: str | None = None, client_id
     values = {"at": at, "kind": kind[:64], "outcome": outcome[:32], "actor": actor[:128] if actor else None,
               "client_id": client_id[:128] if client_id else None, "ip": address[:64] if address else None,
               "request_id": request_id or ctx.request_id,
-              "detail": _DETAIL_ENCODER.encode(clean) if clean else None}
+              "detail": jsonenc.sorted_compact(clean) if clean else None}
     line = {"event": values["kind"], "outcome": values["outcome"], "at": at.isoformat(), "actor": values["actor"],
             "client_id": values["client_id"], "ip": values["ip"], "request_id": values["request_id"],
             "detail": clean}
