@@ -34,8 +34,13 @@ _encoded = st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_siz
     lambda pairs: "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in pairs))
 
 
+# Escapes of arbitrary bytes (valid and invalid UTF-8, split characters) between plain text.
+_escaped = st.lists(st.binary(max_size=6).map(lambda b: "".join(f"%{x:02X}" for x in b)) | st.text("aé+=", max_size=3),
+                    max_size=8).map("".join).map(lambda v: f"k={v}&n=%{v[:3]}")
+
+
 @settings(max_examples=1500, deadline=None)
-@given(_raw | _encoded)
+@given(_raw | _encoded | _escaped)
 def test_form_pairs_agree_with_parse_qsl(text: str) -> None:
     assert _ours(text) == _reference(text)
 

