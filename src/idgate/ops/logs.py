@@ -105,6 +105,20 @@ class HumanFormatter(logging.Formatter):
         return text
 
 
+class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """``StreamHandler`` that flushes the stream directly after each line: ``handle()`` already
+    holds the handler's lock around ``emit``, which ``StreamHandler.flush`` would take again."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(self.format(record) + "\n")
+            self.stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+
 def configure(log_format: str = "auto", stream: TextIO | None = None, level: int = logging.INFO) -> None:
     """Send idgate's and uvicorn's loggers to ``stream`` (stderr) in one format."""
     stream = stream or sys.stderr
@@ -116,7 +130,7 @@ def configure(log_format: str = "auto", stream: TextIO | None = None, level: int
     logging.logProcesses = False
     logging.logMultiprocessing = False
     human = log_format == "text" or (log_format == "auto" and stream.isatty())
-    handler = logging.StreamHandler(stream)
+    handler = _LineHandler(stream)
     handler.setFormatter(HumanFormatter() if human else JsonFormatter())
     for name, lvl in (("idgate", level), ("uvicorn", logging.WARNING), ("uvicorn.error", logging.WARNING)):
         logger = logging.getLogger(name)
