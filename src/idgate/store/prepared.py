@@ -92,6 +92,7 @@ class InsertMany:
         self._table, self._chunk = table, chunk
         self._columns = [c.key for c in table.columns if not (c.primary_key and c.autoincrement is True)]
         self._by_size: dict[int, Prepared] = {}
+        self._names = [[f"{c}_{i}" for c in self._columns] for i in range(chunk)]  # row i's parameters
 
     def _statement(self, size: int) -> Prepared:
         found = self._by_size.get(size)
@@ -107,7 +108,9 @@ class InsertMany:
             size = self._chunk
             while size > len(rows) - done:
                 size //= 2
-            params = {f"{c}_{i}": row[c] for i, row in enumerate(rows[done:done + size]) for c in self._columns}
+            names = self._names[:size]
+            params = {name: row[c] for row, row_names in zip(rows[done:done + size], names)
+                      for c, name in zip(self._columns, row_names)}
             self._statement(size).execute(on, params)
             done += size
 
