@@ -340,7 +340,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (it shares the machine's cores)")
     parser.add_argument("--workers", default="1,2", help="idgate worker counts to measure")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="every server is measured once per round, in turn (medians reported): this "
                              "machine's speed drifts by a fifth within minutes, for node as for idgate")
     parser.add_argument("--profile", action="store_true", help="py-spy one idgate worker under load")
