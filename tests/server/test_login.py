@@ -207,3 +207,29 @@ def test_a_nul_character_is_a_4xx_never_a_500(client: TestClient, method: str, p
     reply = client.request(method, path, **kwargs)
     assert reply.status_code == status, reply.text
     assert "NUL" in reply.json().get("error_description", "") or reply.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("declared", [b"\xb2", b"1\xb9", b"abc", b"-1", b" 5"])
+@pytest.mark.parametrize("path", ["/login", "/token"])
+def test_a_malformed_content_length_is_a_400_never_a_500(client: TestClient, path: str, declared: bytes) -> None:
+    """Servers with llhttp refuse these before the app; the app must refuse them too (a Latin-1
+    superscript digit passed str.isdigit() and then failed int(), a 500 before this test)."""
+    import asyncio
+
+    body = b"grant_type=client_credentials"
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "https",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"localhost:8443"), (b"content-type", b"application/x-www-form-urlencoded"),
+                         (b"content-length", declared)],
+             "client": ("127.0.0.1", 5555), "server": ("127.0.0.1", 8443), "state": {}}
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    asyncio.run(client.app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent[0]["status"] == 400, sent[:1]
+    assert b"Content-Length" in sent[1]["body"]  # type: ignore[operator]

@@ -21,10 +21,16 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 32
 
 
+def is_content_length(value: str) -> bool:
+    """RFC 9110 §8.6: a Content-Length is 1*DIGIT, ASCII digits only (``str.isdigit`` alone
+    also takes "²", which ``int()`` then refuses with a ValueError)."""
+    return value.isascii() and value.isdigit()
+
+
 async def read_body(request: Request, max_bytes: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not is_content_length(declared):
             raise InvalidRequest("Invalid Content-Length.")
         if int(declared) > max_bytes:
             raise PayloadTooLarge()

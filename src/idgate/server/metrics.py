@@ -169,7 +169,7 @@ def _count_event(kind: str, outcome: str, detail: dict[str, Any]) -> None:
             sink.observe_event(kind, outcome, detail)
 
 
-def _attach_event_handler() -> None:
+def _count_events() -> None:
     events.observe(_count_event)
     events_log = logging.getLogger("idgate.events")
     if events_log.getEffectiveLevel() > logging.INFO:
@@ -201,6 +201,6 @@ def install(app: Any, provider: Provider) -> Metrics:
     metrics = Metrics(provider)
     app.state.metrics = metrics
     app.include_router(router)
-    _attach_event_handler()
+    _count_events()
     metrics.static_paths = frozenset(getattr(r, "path", "") for r in app.routes if "{" not in getattr(r, "path", "{"))
     return metrics

@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from idgate.errors import IdgateError, InsecureTransport, InvalidRequest, PayloadTooLarge
 from idgate.ops.logs import JsonLine, request_id_var
 from idgate.server.errors import error_body
+from idgate.server.forms import is_content_length
 from idgate.server.routing import PlainRoutes
 from idgate.services.events import bind_request, unbind_request
 
@@ -205,7 +206,7 @@ class EdgeMiddleware:
         if _query_has_credentials(query):
             return InvalidRequest("Credentials must never be sent in the URL; send them in a POST body over HTTPS.")
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        if declared is not None and is_content_length(declared) and int(declared) > self.max_body:
             return PayloadTooLarge()
         return None
 

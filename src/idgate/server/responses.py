@@ -12,7 +12,8 @@ from idgate import jsonenc
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-_TOKEN_HEADERS = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
+_TOKEN_HEADERS = ((b"content-type", b"application/json"),
+                  *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in NO_STORE.items()))
 
 
 class _TokenReply(Response):

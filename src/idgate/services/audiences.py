@@ -96,9 +96,7 @@ class AudienceCache:
         """True when lookups will answer from memory for at least ``margin`` seconds more.
         Past half their life the audiences are re-read in the background (``refresh_ahead``)."""
         age = time.monotonic() - self._loaded
-        if self._ttl / 2 <= age < self._ttl:
-            refresh_ahead.schedule(self, self._reload)
-        return age < self._ttl - margin
+        return refresh_ahead.ahead(self, age, self._ttl, self._reload) and age < self._ttl - margin
 
     def _refresh(self) -> dict[str, EncryptionKey | None]:
         if time.monotonic() - self._loaded < self._ttl:

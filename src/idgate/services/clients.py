@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -390,11 +389,7 @@ class ClientCache:
         if entry is None:
             return None
         age = time.monotonic() - entry.loaded_at
-        if age >= self._ttl:
-            return None
-        if age >= self._ttl / 2:
-            refresh_ahead.schedule((self, client_id), partial(self.load, client_id))
-        return entry
+        return entry if refresh_ahead.ahead((self, client_id), age, self._ttl, self.load, client_id) else None
 
     def load(self, client_id: str) -> CachedClient:
         """Read the client from the database (blocking: call it off the event loop)."""

@@ -130,9 +130,7 @@ class KeyRingCache:
         if self._ring is None:
             return False
         age = time.monotonic() - self._checked
-        if age >= self._interval / 2:
-            refresh_ahead.schedule(self, self._check)
-        return age < self._interval - margin
+        return refresh_ahead.ahead(self, age, self._interval, self._check) and age < self._interval - margin
 
     def get(self) -> KeyRing:
         if self._ring is not None and time.monotonic() - self._checked < self._interval:

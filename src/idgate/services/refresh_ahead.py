@@ -28,9 +28,9 @@ _pending: set[Hashable] = set()
 _executor: ThreadPoolExecutor | None = None
 
 
-def _run(key: Hashable, refresh: Callable[[], object]) -> None:
+def _run(key: Hashable, refresh: Callable[..., object], args: tuple[object, ...]) -> None:
     try:
-        refresh()
+        refresh(*args)
     except Exception as exc:  # the entry ages out and a request re-reads it (and sees the error)
         log.warning("cache refresh failed: %s", type(exc).__name__)
     finally:
@@ -38,9 +38,11 @@ def _run(key: Hashable, refresh: Callable[[], object]) -> None:
             _pending.discard(key)
 
 
-def schedule(key: Hashable, refresh: Callable[[], object]) -> None:
-    """Run ``refresh()`` on the refresh thread unless one for ``key`` is already waiting or running."""
+def schedule(key: Hashable, refresh: Callable[..., object], *args: object) -> None:
+    """Run ``refresh(*args)`` on the refresh thread unless one for ``key`` is already waiting or running."""
     global _executor
+    if key in _pending:  # the common case under load: already queued (a set lookup, no lock)
+        return
     with _lock:
         if key in _pending:
             return
@@ -49,7 +51,17 @@ def schedule(key: Hashable, refresh: Callable[[], object]) -> None:
             _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idgate-refresh")
         executor = _executor
     try:
-        executor.submit(_run, key, refresh)
+        executor.submit(_run, key, refresh, args)
     except RuntimeError:  # interpreter shutting down: no refresh, the entry simply ages out
         with _lock:
             _pending.discard(key)
+
+
+def ahead(key: Hashable, age: float, ttl: float, refresh: Callable[..., object], *args: object) -> bool:
+    """The rule every cache follows: an entry ``age`` seconds old may answer for ``ttl``; past
+    half of that, :func:`schedule` its re-read. Whether it may still answer (``age < ttl``)."""
+    if age >= ttl:
+        return False
+    if age >= ttl / 2:
+        schedule(key, refresh, *args)
+    return True

@@ -66,11 +66,15 @@ class _Compiled:
         return {name: value for (name, _, _, _), value in zip(self.names, values)}
 
 
+def _inserted_columns(table: Table) -> list[str]:
+    """Every column but an autoincrement key: an INSERT here is given them all, so no column
+    silently falls back to a default the raw path would not apply."""
+    return [c.key for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+
+
 def insert_of(table: Table) -> Prepared:
-    """A prepared INSERT of every column but an autoincrement key: each call passes them all,
-    so no column silently falls back to a default the raw path would not apply."""
-    columns = [c.key for c in table.columns if not (c.primary_key and c.autoincrement is True)]
-    return Prepared(insert(table).inline(), columns=columns)
+    """A prepared INSERT of every column but an autoincrement key (each call passes them all)."""
+    return Prepared(insert(table).inline(), columns=_inserted_columns(table))
 
 
 class InsertMany:
@@ -90,15 +94,15 @@ class InsertMany:
         if chunk < 1 or chunk & (chunk - 1):
             raise ValueError("chunk must be a power of two")
         self._table, self._chunk = table, chunk
-        self._columns = [c.key for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+        self._columns = _inserted_columns(table)
         self._by_size: dict[int, Prepared] = {}
         self._names = [[f"{c}_{i}" for c in self._columns] for i in range(chunk)]  # row i's parameters
 
     def _statement(self, size: int) -> Prepared:
         found = self._by_size.get(size)
         if found is None:
-            rows = [{c: bindparam(f"{c}_{i}", type_=self._table.c[c].type) for c in self._columns}
-                    for i in range(size)]
+            rows = [{c: bindparam(name, type_=self._table.c[c].type) for c, name in zip(self._columns, names)}
+                    for names in self._names[:size]]
             found = self._by_size[size] = Prepared(insert(self._table).values(rows))
         return found
 
