@@ -77,4 +77,7 @@ class Provider:
             self.hash_pool.close()
         if "event_writer" in self.__dict__:
             self.event_writer.close()  # queued event rows reach the table before the pool closes
+        from idgate.services import refresh_ahead
+
+        refresh_ahead.wait()  # a cache refresh already queued must not open a connection after this
         self.engine.dispose()

@@ -122,3 +122,24 @@ def test_a_failing_refresh_lets_the_entry_age_out(provider: Provider, caplog: py
     assert answers[0] is not None
     assert answers[-1] is None, "a failed refresh must not extend the entry past its bound"
     assert any("cache refresh failed: RuntimeError" in r.getMessage() for r in caplog.records)
+
+
+def test_closing_the_provider_waits_for_queued_refreshes(provider: Provider) -> None:
+    """A refresh still queued when the provider closes would open a connection on a pool that
+    was just disposed (and leave it open): close() waits for the refresh thread first."""
+    from sqlalchemy import text
+
+    from idgate.config import load_settings
+    from idgate.services import refresh_ahead
+
+    other = Provider(load_settings(provider.settings.data_dir, {"database_url": provider.settings.database_url}))
+    done: list[int] = []
+
+    def slow_refresh() -> None:
+        time.sleep(0.3)
+        with other.engine.connect() as conn:
+            done.append(conn.execute(text("SELECT 1")).scalar_one())
+
+    refresh_ahead.schedule(("probe", id(done)), slow_refresh)
+    other.close()
+    assert done == [1], "close() returned before the queued refresh had run"

@@ -10,7 +10,8 @@ on with the entry, which is still within its bound; under load an entry is repla
 expires, and the bound itself is unchanged (an entry older than ``ttl`` is still never used).
 
 One thread serves every cache of the process; a refresh already queued for the same entry is
-not queued again (single flight). A refresh that fails is logged and dropped: the entry then
+not queued again (single flight). ``Provider.close`` waits for queued refreshes before it closes
+the database pool (:func:`wait`). A refresh that fails is logged and dropped: the entry then
 ages out and the next request reads the database itself, where the error reaches it.
 """
 
@@ -65,3 +66,16 @@ def ahead(key: Hashable, age: float, ttl: float, refresh: Callable[..., object],
     if age >= ttl / 2:
         schedule(key, refresh, *args)
     return True
+
+
+def wait(timeout: float = 10.0) -> None:
+    """Return once every refresh queued so far has run (the thread runs them in order): called
+    before a database pool is closed, so no refresh opens a connection on it afterwards."""
+    with _lock:
+        executor = _executor
+    if executor is None:
+        return
+    try:
+        executor.submit(lambda: None).result(timeout)
+    except (RuntimeError, TimeoutError):  # shutting down, or a refresh stuck on its database
+        pass
