@@ -10,7 +10,8 @@ import pytest
 
 from idgate.audit.checks.local import classify_hash
 from idgate.audit.model import Finding, Outcome, Skip, Verdict, summary_line
-from idgate.audit.registry import GROUPS, Check, all_checks, run_all, run_one
+from idgate.audit.registry import GROUPS, Check, run_one
+from idgate.audit.runner import all_checks, run_all
 from idgate.audit.report import render
 from idgate.audit.target import AuditOptions, Target
 

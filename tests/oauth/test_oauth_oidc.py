@@ -9,7 +9,7 @@ import pytest
 
 from idgate.errors import InvalidToken
 from idgate.provider import Provider
-from idgate.server.app import build_verifier
+from idgate.services.access_verifier import build_verifier
 
 from oauth_support import code_flow, csrf_of, redeem, register
 

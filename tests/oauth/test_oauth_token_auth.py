@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from idgate.provider import Provider
 from idgate.rs import Verifier
-from idgate.server.app import build_verifier
+from idgate.services.access_verifier import build_verifier
 
 from oauth_support import code_flow, redeem, register
 

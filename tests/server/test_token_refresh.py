@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from idgate import ids
 from idgate.provider import Provider
 from idgate.services import accounts
-from idgate.services.grants import refresh_grant
+from idgate.services.refresh_grants import refresh_grant
 from idgate.errors import InvalidGrant
 from idgate.store.db import transaction
 from idgate.store.models import RefreshToken

@@ -4,14 +4,14 @@
     findings = audit(AuditOptions("https://idp.example", ca=Path("ca.pem")))
 
 Checks live in :mod:`idgate.audit.checks` (one module per link of the login-to-JWT chain) and
-register themselves with :func:`idgate.audit.registry.check`; :mod:`idgate.audit.report`
+register themselves with :func:`idgate.audit.registry.check`; :mod:`idgate.audit.runner` runs them; :mod:`idgate.audit.report`
 renders the findings.
 """
 
 from __future__ import annotations
 
 from idgate.audit.model import Finding, Verdict
-from idgate.audit.registry import run_all
+from idgate.audit.runner import run_all
 from idgate.audit.target import AuditOptions, Target
 
 __all__ = ["AuditOptions", "Finding", "Verdict", "audit"]

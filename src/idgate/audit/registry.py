@@ -1,4 +1,4 @@
-"""The check registry: ``@check("tls.min-version", group="transport", ...)`` and ``run_all``.
+"""The check registry: ``@check("tls.min-version", group="transport", ...)`` and ``run_one``.
 
 A check is a small function ``(target) -> Outcome``. Its id, title, explanation and fix are
 fixed texts given to the decorator, so ids are stable and every finding explains itself. A
@@ -10,7 +10,7 @@ says the check could not finish, never a traceback.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -65,10 +65,9 @@ def check(check_id: str, *, group: str, title: str, explanation: str, fix: str) 
     return register
 
 
-def all_checks() -> list[Check]:
-    """Every registered check, grouped in chain order, registration order within a group."""
-    import idgate.audit.checks  # noqa: F401  (registers the checks)
-
+def registered() -> list[Check]:
+    """The checks registered so far, grouped in chain order, registration order within a group.
+    (Registration happens when :mod:`idgate.audit.checks` is imported; see :mod:`idgate.audit.runner`.)"""
     order = list(GROUPS)
     return sorted(_CHECKS.values(), key=lambda c: order.index(c.group))
 
@@ -83,12 +82,6 @@ def run_one(item: Check, target: Target) -> Finding:
     except Exception as exc:  # a check must never end the audit with a traceback
         outcome = Outcome(Verdict.FAIL, f"The check could not finish: {type(exc).__name__}: {exc}")
     return Finding(item.id, outcome.verdict, item.title, outcome.evidence, item.explanation, item.fix, item.group)
-
-
-def run_all(target: Target, only: Iterable[str] | None = None) -> list[Finding]:
-    """Run every registered check (or those whose id starts with one of ``only``)."""
-    prefixes = tuple(only or ())
-    return [run_one(c, target) for c in all_checks() if not prefixes or c.id.startswith(prefixes)]
 
 
 def _describe(exc: httpx.HTTPError) -> str:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from idgate.audit import AuditOptions, audit
-from idgate.audit.registry import all_checks
+from idgate.audit.runner import all_checks
 from idgate.audit.report import FORMATS, ok, render
 
 

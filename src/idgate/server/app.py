@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,26 +13,13 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
 from idgate import __version__
-from idgate.config import ACCESS_TTL_CEILING
 from idgate.provider import Provider
-from idgate.rs import Verifier
 from idgate.server import errors
 from idgate.server import pages
 from idgate.server.endpoints import account, admin_clients, authorize, discovery, end_session, health, \
     introspection, jwks, login, revocation, token, userinfo
 from idgate.server.middleware import EdgeMiddleware
-
-
-def build_verifier(provider: Provider, on_jwks_lookup: Callable[[str], None] | None = None) -> Verifier:
-    """The server checks bearer tokens exactly as a service would, against its own key ring."""
-    settings = provider.settings
-    from idgate.services.grants import is_revoked
-
-    return Verifier(issuer=settings.issuer, audience=settings.allowed_audiences,
-                    jwks=lambda: provider.keyring().public_jwks(), max_lifetime=ACCESS_TTL_CEILING,
-                    # The key ring is in-process and cheap to read: no refetch throttle needed.
-                    min_refetch_interval=0.0,
-                    deny_list=lambda jti: is_revoked(provider, jti), on_jwks_lookup=on_jwks_lookup)
+from idgate.services.access_verifier import build_verifier
 
 
 def _add_routes(app: FastAPI, router: APIRouter) -> None:

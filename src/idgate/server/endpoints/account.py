@@ -36,7 +36,7 @@ from idgate.server.forms import read_params
 from idgate.server.pages import Browser, CsrfError, check_csrf, clear_cookie, error_page, load_browser, render, run, \
     sign_out
 from idgate.services import accounts
-from idgate.services.authorize import load_user
+from idgate.services.interaction_flow import load_user
 from idgate.services.clients import get_client
 from idgate.services.login import authenticate
 from idgate.store import clients as repo

@@ -36,9 +36,9 @@ from idgate.server.deps import provider_of
 from idgate.server.forms import read_params
 from idgate.server.pages import Browser, CsrfError, check_csrf, ensure_browser, error_page, load_browser, render, \
     run, set_cookie, sign_in
-from idgate.services import authorize as flow
+from idgate.services import authorization_codes, authorize_request, interaction_flow
 from idgate.services import interaction_mfa as steps
-from idgate.services.authorize import AuthorizeError, AuthRequest, PageError
+from idgate.services.authorize_request import AuthorizeError, AuthRequest, PageError
 from idgate.services.clients import ClientView, find_client, redirect_uri_registered
 from idgate.services.login import check_credentials
 from idgate.services.oidc import OIDC_SCOPES
@@ -74,13 +74,13 @@ def _to_client(issuer: str, redirect_uri: str, mode: str, params: dict[str, str]
 
 
 def _error_to_client(issuer: str, err: AuthorizeError, browser: Browser | None = None) -> Response:
-    return _to_client(issuer, err.redirect_uri, err.response_mode, flow.error_params(issuer, err), browser)
+    return _to_client(issuer, err.redirect_uri, err.response_mode, authorize_request.error_params(issuer, err), browser)
 
 
 def _complete(provider: Provider, req: AuthRequest, user: UserView, browser: Browser) -> Response:
-    code = flow.issue_code(provider, req, user, auth_time=browser.auth_time or clock.now(), amr=browser.amr,
+    code = authorization_codes.issue_code(provider, req, user, auth_time=browser.auth_time or clock.now(), amr=browser.amr,
                            sid=browser.sid)
-    params = flow.response_params(provider.settings.issuer, req.state, code=code)
+    params = authorize_request.response_params(provider.settings.issuer, req.state, code=code)
     return _to_client(provider.settings.issuer, req.redirect_uri, req.response_mode, params, browser)
 
 
@@ -107,7 +107,7 @@ async def authorize(request: Request) -> Response:
     issuer = provider.settings.issuer
     try:
         pairs = await _request_pairs(request, provider)
-        req, client = await run(flow.parse_request, provider, pairs)
+        req, client = await run(authorize_request.parse_request, provider, pairs)
     except PageError as exc:
         return error_page(exc, title="This sign-in link is not valid")
     except InvalidRequest as exc:
@@ -115,10 +115,10 @@ async def authorize(request: Request) -> Response:
     except AuthorizeError as err:
         return _error_to_client(issuer, err)
     browser = await run(load_browser, provider, request)
-    user = await run(flow.load_user, provider, browser.user_id) if browser else None
+    user = await run(interaction_flow.load_user, provider, browser.user_id) if browser else None
     now = clock.now()
-    given = await run(flow.consented, provider, user.id, client.client_id) if user else set()
-    step = flow.next_step(req, client, user, browser.auth_time if browser else None, now, login_done=False,
+    given = await run(interaction_flow.consented, provider, user.id, client.client_id) if user else set()
+    step = interaction_flow.next_step(req, client, user, browser.auth_time if browser else None, now, login_done=False,
                           consent_done=False, consented=given)
     if "none" in req.prompt:
         # OIDC Core §3.1.2.6: no page may be shown; say what would have been needed.
@@ -235,7 +235,7 @@ async def _resume(provider: Provider, browser: Browser, interaction_id: str) -> 
         if pending == steps.ENROLLED:
             return _codes_page(req, browser, interaction_id, ())
         return _otp_page(req, client, browser, interaction_id)
-    user = await run(flow.load_user, provider, browser.user_id)
+    user = await run(interaction_flow.load_user, provider, browser.user_id)
     if row.kind == "account":
         if user is None:
             return _login_page(None, None, browser, interaction_id)
@@ -246,13 +246,13 @@ async def _resume(provider: Provider, browser: Browser, interaction_id: str) -> 
     if client is None or not redirect_uri_registered(client, req.redirect_uri):
         await run(_end_interaction, provider, interaction_id)
         raise PageError("The application is no longer registered.", detail="client removed during interaction")
-    given = await run(flow.consented, provider, user.id, client.client_id) if user else set()
-    step = flow.next_step(req, client, user, browser.auth_time, clock.now(), login_done=row.login_done,
+    given = await run(interaction_flow.consented, provider, user.id, client.client_id) if user else set()
+    step = interaction_flow.next_step(req, client, user, browser.auth_time, clock.now(), login_done=row.login_done,
                           consent_done=row.consent_done, consented=given)
     if step == "login" or user is None:
         return _login_page(req, client, browser, interaction_id)
     if step == "consent":
-        scope = flow.grantable_scope(req.scope, user)
+        scope = interaction_flow.grantable_scope(req.scope, user)
         return render("consent.html", browser=browser, form_targets=(req.redirect_uri,), title="Allow access?",
                       action=f"/interaction/{interaction_id}/consent", client_name=client.name,
                       client_id=client.client_id, redirect_host=_host(req.redirect_uri), username=user.username,
@@ -381,7 +381,7 @@ async def interaction_otp(request: Request, interaction_id: str) -> Response:
     except OAuthError as exc:
         await run(steps.abandon, provider, interaction_id)
         return _login_page(req, client, browser, interaction_id, status=exc.status_code, error=exc.description)
-    if await run(flow.load_user, provider, user_id) is None:
+    if await run(interaction_flow.load_user, provider, user_id) is None:
         return _login_page(req, client, browser, interaction_id, status=401,
                            error="The username or password is incorrect.")
     return await _signed_in(provider, request, browser, interaction_id, user_id, "pwd otp")
@@ -454,7 +454,7 @@ async def interaction_mfa_continue(request: Request, interaction_id: str) -> Res
     except steps.StepUnavailable:
         req, client = await _request_and_client(provider, row)
         return _login_page(req, client, browser, interaction_id, status=400, error=_SIGN_IN_FIRST)
-    if await run(flow.load_user, provider, user_id) is None:  # disabled meanwhile
+    if await run(interaction_flow.load_user, provider, user_id) is None:  # disabled meanwhile
         req, client = await _request_and_client(provider, row)
         return _login_page(req, client, browser, interaction_id, status=401,
                            error="The username or password is incorrect.")
@@ -471,7 +471,7 @@ async def interaction_consent(request: Request, interaction_id: str) -> Response
     if row.kind != "authorize":
         return error_page(_Lost(detail="consent posted to an account interaction"), browser=browser)
     req = AuthRequest.from_json(row.params)
-    user = await run(flow.load_user, provider, browser.user_id)
+    user = await run(interaction_flow.load_user, provider, browser.user_id)
     if user is None:
         return set_cookie(RedirectResponse(f"/interaction/{interaction_id}", status_code=303), browser)
     if params.get("decision") != "allow":
@@ -479,7 +479,7 @@ async def interaction_consent(request: Request, interaction_id: str) -> Response
         err = AuthorizeError("access_denied", "The user denied the request.", redirect_uri=req.redirect_uri,
                              state=req.state, response_mode=req.response_mode)
         return _error_to_client(provider.settings.issuer, err)
-    await run(flow.record_consent, provider, user, req)
+    await run(interaction_flow.record_consent, provider, user, req)
     await run(lambda: _update_interaction(provider, interaction_id, consent_done=True))
     return RedirectResponse(f"/interaction/{interaction_id}", status_code=303)
 

@@ -24,7 +24,7 @@ from idgate.server.deps import provider_of
 from idgate.server.forms import read_params
 from idgate.server.pages import Browser, CsrfError, check_csrf, clear_cookie, error_page, load_browser, render, \
     run, sign_out
-from idgate.services.authorize import PageError
+from idgate.services.authorize_request import PageError
 from idgate.services.clients import ClientView, find_client
 from idgate.services.oidc import hint_client_id, verify_id_token_hint
 from idgate.store import clients as repo

@@ -15,7 +15,7 @@ from idgate.server.client_auth import assertion_audiences, authenticate_client
 from idgate.server.deps import provider_of
 from idgate.server.forms import read_params, required
 from idgate.server.responses import NO_STORE
-from idgate.services.grants import logout, revoke_token
+from idgate.services.revocation import logout, revoke_token
 
 router = APIRouter()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from idgate.errors import InvalidClient
 from idgate.provider import Provider
-from idgate.services.authorize import TokenSet, exchange_code
+from idgate.services.authorization_codes import exchange_code
+from idgate.services.client_tokens import TokenSet
 from idgate.services.clients import ClientView
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from idgate.errors import InvalidClient
 from idgate.provider import Provider
-from idgate.services.authorize import TokenSet, client_credentials
+from idgate.services.client_credentials import client_credentials
+from idgate.services.client_tokens import TokenSet
 from idgate.services.clients import ClientView
 
 

@@ -1,0 +1,28 @@
+"""The verifier idgate uses for its own access tokens: the same :class:`idgate.rs.Verifier` a
+resource server uses (RFC 9068 §4), on the provider's key ring and its deny-list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from idgate.config import ACCESS_TTL_CEILING
+from idgate.provider import Provider
+from idgate.rs import Verifier
+from idgate.store import tokens as token_rows
+from idgate.store.db import transaction
+
+
+def build_verifier(provider: Provider, on_jwks_lookup: Callable[[str], None] | None = None) -> Verifier:
+    """The server checks bearer tokens exactly as a service would, against its own key ring."""
+    settings = provider.settings
+    return Verifier(issuer=settings.issuer, audience=settings.allowed_audiences,
+                    jwks=lambda: provider.keyring().public_jwks(), max_lifetime=ACCESS_TTL_CEILING,
+                    # The key ring is in-process and cheap to read: no refetch throttle needed.
+                    min_refetch_interval=0.0,
+                    deny_list=lambda jti: is_revoked(provider, jti), on_jwks_lookup=on_jwks_lookup)
+
+
+def is_revoked(provider: Provider, jti: str) -> bool:
+    """RFC 7009 §2.1: an access token's ``jti`` on the deny-list until the token expires."""
+    with transaction(provider.sessions) as session:
+        return token_rows.is_denied(session, jti)
