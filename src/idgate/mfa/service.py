@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from idgate.clock import utcnow
 from idgate.errors import Conflict, InvalidRequest, NotFound
-from idgate.provider import Provider
 from idgate.services import events
 from idgate.store import users
 from idgate.store.db import transaction
@@ -26,6 +25,7 @@ from .errors import InvalidOtp, MfaRequiredByRole
 
 if TYPE_CHECKING:
     from idgate.config import Settings
+    from idgate.provider import Provider
     from idgate.store.users import LoginFacts
     from idgate.throttle import Throttle
 

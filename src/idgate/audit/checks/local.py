@@ -13,8 +13,6 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from idgate.audit.model import Outcome, Skip, failed, passed, warned
 from idgate.audit.registry import check
 from idgate.audit.target import Target
@@ -44,15 +42,8 @@ def _settings(target: Target) -> Settings:
     return settings
 
 
-def _rows(target: Target, column: object) -> list[object]:
-    from idgate.store.db import make_engine
-
-    engine = make_engine(_settings(target).effective_database_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(select(column)).scalars())  # type: ignore[call-overload]
-    finally:
-        engine.dispose()
+def _database_url(target: Target) -> str:
+    return _settings(target).effective_database_url
 
 
 def classify_hash(value: str) -> tuple[str, str]:
@@ -82,9 +73,9 @@ def classify_hash(value: str) -> tuple[str, str]:
        fix="""Keep idgate's defaults (argon2id m=19456 t=2 p=1 or stronger); users with older hashes are
        upgraded automatically at their next login.""")
 def password_hash(target: Target) -> Outcome:
-    from idgate.store.models import User
+    from idgate.store.audit_view import password_hashes
 
-    hashes = [str(h) for h in _rows(target, User.password_hash)]
+    hashes = password_hashes(_database_url(target))
     if not hashes:
         raise Skip("the database has no users yet")
     counts: Counter[tuple[str, str]] = Counter(classify_hash(h) for h in hashes)
@@ -127,9 +118,9 @@ def file_permissions(target: Target) -> Outcome:
        fix="""Re-create the keys with 'idgate keys rotate' on a current idgate, and keep the kek file (or
        IDGATE_KEK) out of database backups.""")
 def keys_encrypted(target: Target) -> Outcome:
-    from idgate.store.models import SigningKeyRow
+    from idgate.store.audit_view import sealed_signing_keys
 
-    blobs = [str(b) for b in _rows(target, SigningKeyRow.private_key_enc)]
+    blobs = sealed_signing_keys(_database_url(target))
     if not blobs:
         raise Skip("the database has no signing keys yet")
     plain = sum(1 for b in blobs if not b.startswith("v1.") or "PRIVATE KEY" in b or "-----BEGIN" in b)
