@@ -118,3 +118,13 @@ def test_the_services_do_not_reach_up(module: str) -> None:
     """A belt to the contracts' braces: the service layer does not import what sits above it."""
     graph = grimp.build_graph("idgate", cache_dir=None, exclude_type_checking_imports=True)
     assert not graph.chain_exists(importer="idgate.services", imported=module, as_packages=True)
+
+
+def test_the_layer_picture_in_the_design_notes_is_drawn_from_the_code() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import layers
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    assert layers.current_block() in layers.DOC.read_text(encoding="utf-8"), \
+        "docs/architecture.md is stale: run python scripts/layers.py --write"

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from idgate.config import Settings
 from idgate.jose.algorithms import ASYMMETRIC_ALGS
 from idgate.server.deps import provider_of
+from idgate.server.grants import GRANTS
 
 router = APIRouter()
 
@@ -28,7 +29,7 @@ def metadata(settings: Settings, alg: str) -> dict[str, Any]:
         "authorization_endpoint": f"{base}/authorize",
         "introspection_endpoint": f"{base}/introspect",
         "end_session_endpoint": f"{base}/end_session",
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": list(GRANTS),  # the token endpoint's table, so the two cannot disagree
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "prompt_values_supported": ["none", "login", "consent"],
