@@ -58,7 +58,7 @@ def proc_mem_kib(pid: int) -> dict[str, int]:
 
 def seed_accounts(data: Path, accounts: int) -> list[str]:
     """Hundreds of accounts, fast: a handful of argon2id hashes shared by the rows."""
-    from idgate.config import load_settings
+    from idgate.config.loading import load_settings
     from idgate.passwords import hash_password
     from idgate.provider import Provider
     from idgate.services import accounts as account_service
@@ -197,7 +197,7 @@ async def attack(url: str, ca: str, pairs: list[tuple[str, str]], addresses: lis
 
 
 def count_hashes(data: Path) -> dict[str, int]:
-    from idgate.config import load_settings
+    from idgate.config.loading import load_settings
     from idgate.provider import Provider
     from idgate.services import events
 

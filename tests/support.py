@@ -144,7 +144,7 @@ def pg_db() -> Iterator[str]:
 @contextmanager
 def provider_with_alice(deployment: Deployment) -> Iterator[Any]:
     """A Provider on the deployment with user alice (GOOD_PASSWORD, role staff, things:read/write)."""
-    from idgate.config import load_settings
+    from idgate.config.loading import load_settings
     from idgate.provider import Provider
     from idgate.services import accounts
 

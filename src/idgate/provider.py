@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from idgate.config import Settings, read_kek
+from idgate.config.schema import Settings
+
+from idgate.config.loading import read_kek
 from idgate.jose import KeyRing
 from idgate.passwords import HashPool
 from idgate.services.audiences import AudienceCache

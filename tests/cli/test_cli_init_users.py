@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from idgate.config import load_settings
+from idgate.config.loading import load_settings
 from idgate.provider import Provider
 
 from support import GOOD_PASSWORD, Deployment, init_deployment, run_cli

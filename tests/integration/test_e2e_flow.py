@@ -131,7 +131,7 @@ def test_example_service_accepts_the_token(live_server: LiveServer) -> None:
 
 def test_plain_http_refuses_credentials_from_elsewhere(tmp_path: Path) -> None:
     from idgate.cli.serve import check_transport
-    from idgate.config import load_settings
+    from idgate.config.loading import load_settings
     from idgate.errors import ConfigError
 
     settings = load_settings(tmp_path, {"insecure_http": True, "host": "0.0.0.0", "issuer": "http://127.0.0.1:1"})

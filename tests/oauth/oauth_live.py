@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from idgate.config import load_settings
+from idgate.config.loading import load_settings
 from idgate.provider import Provider
 from idgate.services import accounts
 from idgate.services.clients import ClientSpec, add_client

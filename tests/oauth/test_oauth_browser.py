@@ -185,7 +185,7 @@ def test_browser_sets_up_two_step_verification_while_signing_in(chromium, tmp_pa
     import pyotp
     from sqlalchemy import select
 
-    from idgate.config import load_settings
+    from idgate.config.loading import load_settings
     from idgate.mfa import service as mfa
     from idgate.provider import Provider
     from idgate.services import accounts

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from idgate.config import load_settings
+from idgate.config.loading import load_settings
 from idgate.provider import Provider
 
 from support import PG_URL, Deployment, pg_db  # noqa: F401  (pg_db re-exported for the ops tests)

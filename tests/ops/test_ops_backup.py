@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from idgate.cli.backup import backup_sqlite
-from idgate.config import load_settings
+from idgate.config.loading import load_settings
 from idgate.provider import Provider
 from idgate.services import accounts
 

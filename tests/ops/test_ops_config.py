@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from idgate.cli import app
-from idgate.config import load_settings, setting_sources
+from idgate.config.loading import load_settings, setting_sources
 from idgate.errors import ConfigError
 
 from support import IDGATE, Deployment, free_port, init_deployment_fast

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from idgate.config import load_settings
+from idgate.config.loading import load_settings
 from idgate.ops import logs
 from idgate.provider import Provider
 from idgate.server.app import create_app

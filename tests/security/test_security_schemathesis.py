@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
-from idgate.config import load_settings
+from idgate.config.loading import load_settings
 from idgate.provider import Provider
 from idgate.server.app import create_app
 

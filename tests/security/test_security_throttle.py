@@ -328,7 +328,7 @@ def test_serve_refuses_to_start_with_an_unreachable_redis(sec_deployment) -> Non
 
 @pytest.mark.redis
 def test_throttle_for_uses_redis_when_configured(sec_deployment, redis_url: str) -> None:
-    from idgate.config import load_settings
+    from idgate.config.loading import load_settings
     from idgate.provider import Provider
     from idgate.throttle import throttle_for
 

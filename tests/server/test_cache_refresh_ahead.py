@@ -129,7 +129,7 @@ def test_closing_the_provider_waits_for_queued_refreshes(provider: Provider) -> 
     was just disposed (and leave it open): close() waits for the refresh thread first."""
     from sqlalchemy import text
 
-    from idgate.config import load_settings
+    from idgate.config.loading import load_settings
     from idgate.services import refresh_ahead
 
     other = Provider(load_settings(provider.settings.data_dir, {"database_url": provider.settings.database_url}))

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey, RSAKey
 
-from idgate.config import load_settings
+from idgate.config.loading import load_settings
 from idgate.errors import ConfigError, InvalidToken
 from idgate.provider import Provider
 from idgate.rs import Verifier

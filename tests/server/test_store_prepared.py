@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from idgate.config import load_settings
+from idgate.config.loading import load_settings
 from idgate.provider import Provider
 from idgate.services import accounts
 from idgate.store import users

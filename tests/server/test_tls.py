@@ -36,18 +36,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from idgate.server.tls import (
-    INTERMEDIATE_TLS12_CIPHERS,
-    LEAF_DAYS,
-    DevCerts,
-    HardenedConfig,
-    TLSSetupError,
-    build_server,
-    certificate_days_left,
-    ensure_dev_certificates,
-    harden_server_context,
-    server_ssl_context,
-)
+from idgate.server.certs import LEAF_DAYS, DevCerts, TLSSetupError, certificate_days_left, ensure_dev_certificates
+from idgate.server.tls import INTERMEDIATE_TLS12_CIPHERS, HardenedConfig, build_server, harden_server_context, \
+    server_ssl_context
 
 # How a refusal looks from each side.
 # Client: asyncio (hence uvicorn) closes the connection on a failed handshake without flushing the

@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from idgate.cli.common import DatabaseOpt, DataOpt, settings_for
-from idgate.config import KEK_ENV, redacted, setting_sources
+from idgate.config.schema import KEK_ENV
+from idgate.config.loading import redacted, setting_sources
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from idgate import ids
-from idgate.config import CONFIG_FILE, KEK_ENV, load_settings, render_toml
+from idgate.config.schema import CONFIG_FILE, KEK_ENV
+from idgate.config.loading import load_settings, render_toml
 from idgate.errors import WeakPassword
 from idgate.provider import Provider
 from idgate.services import accounts
@@ -50,7 +51,7 @@ def initialise(data: Path, *, issuer: str | None = None, alg: str | None = None,
         _write_private(settings.kek_path, ids.key_encryption_key().hex() + "\n")
         result.lines.append(f"wrote {settings.kek_path} (key-encryption key, mode 0600; keep it out of database backups)")
     if not settings.tls_cert:
-        from idgate.server.tls import ensure_dev_certificates  # pulls in uvicorn: only when needed
+        from idgate.server.certs import ensure_dev_certificates  # cryptography x509: only when needed
 
         certs = ensure_dev_certificates(data / "tls")
         result.lines.append(f"TLS certificate {certs.cert} (trust {certs.ca} as the CA: --ca / verify=)")

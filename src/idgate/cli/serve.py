@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from idgate.cli.common import DatabaseOpt, DataOpt, settings_for
-from idgate.config import Settings, is_loopback_host
+from idgate.config.schema import Settings, is_loopback_host
 from idgate.errors import ConfigError
 
 

@@ -24,7 +24,7 @@ from . import crypto, totp
 from .errors import InvalidOtp, MfaRequiredByRole
 
 if TYPE_CHECKING:
-    from idgate.config import Settings
+    from idgate.config.schema import Settings
     from idgate.provider import Provider
     from idgate.store.users import LoginFacts
     from idgate.throttle import Throttle

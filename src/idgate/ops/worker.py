@@ -38,7 +38,7 @@ APP_FACTORY = "idgate.ops.worker:app_from_env"
 
 def app_from_env() -> Any:
     """The ASGI app of one worker (uvicorn calls this in the worker process)."""
-    from idgate.config import load_settings
+    from idgate.config.loading import load_settings
     from idgate.ops import logs
     from idgate.provider import Provider
     from idgate.server.app import create_app
@@ -51,7 +51,7 @@ def app_from_env() -> Any:
 
 def run_workers(data: Path, overrides: dict[str, Any], server_options: dict[str, Any]) -> int:
     """Supervise ``workers`` processes until SIGINT/SIGTERM (each finishes its in-flight requests)."""
-    from idgate.config import load_settings
+    from idgate.config.loading import load_settings
     from idgate.server.tls import build_server
 
     settings = load_settings(data, overrides)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from idgate.config import ACCESS_TTL_CEILING
+from idgate.config.schema import ACCESS_TTL_CEILING
 from idgate.provider import Provider
 from idgate.rs import Verifier
 from idgate.store import tokens as token_rows

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from idgate.config import ACCESS_TTL_CEILING
+from idgate.config.schema import ACCESS_TTL_CEILING
 from idgate.jose.jwe import encrypt_nested
 from idgate.provider import Provider
 from idgate.services.clients import ClientView

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session, sessionmaker
 
 from idgate import ids
-from idgate.config import ACCESS_TTL_CEILING, REFRESH_ABSOLUTE_CEILING, is_loopback_host
+from idgate.config.schema import ACCESS_TTL_CEILING, REFRESH_ABSOLUTE_CEILING, is_loopback_host
 from idgate.errors import Conflict, InvalidRequest, NotFound
 from idgate.jose.algorithms import ASYMMETRIC_ALGS
 from idgate.jose.pubkeys import load_jwks

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from idgate.clock import utcnow
-from idgate.config import Settings
+from idgate.config.schema import Settings
 from idgate.errors import ConfigError, NotFound
 from idgate.jose import KeyRing, decrypt_private_key, encrypt_private_key, generate_signing_key
 from idgate.jose.algorithms import SYMMETRIC_ALGS

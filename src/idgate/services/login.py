@@ -16,7 +16,7 @@ import anyio.to_thread
 from sqlalchemy.orm import Session
 
 from idgate import clock
-from idgate.config import Settings
+from idgate.config.schema import Settings
 from idgate.errors import InvalidCredentials
 from idgate.passwords.hashing import VerifyResult
 from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
-from idgate.config import Settings
+from idgate.config.schema import Settings
 from idgate.errors import InvalidRequest
 
 from .errors import AccountLocked, Throttled

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from idgate import ids
-from idgate.config import ACCESS_TTL_CEILING
+from idgate.config.schema import ACCESS_TTL_CEILING
 from idgate.errors import InvalidScope, InvalidTarget
 from idgate.jose import SigningKey, sign_jwt
 from idgate.store.users import UserView

@@ -1,6 +1,6 @@
 """Local checks of an idgate data folder (``--data DIR``): what cannot be seen from outside.
 
-Read-only: settings from ``idgate.config``, rows through ``idgate.store`` (SQLAlchemy), file
+Read-only: settings from ``idgate.config.loading``, rows through ``idgate.store.audit_view``, file
 modes from the file system. Nothing is decrypted and nothing is written.
 """
 
@@ -18,7 +18,7 @@ from idgate.audit.registry import check
 from idgate.audit.target import Target
 
 if TYPE_CHECKING:
-    from idgate.config import Settings
+    from idgate.config.schema import Settings
 
 # OWASP Password Storage Cheat Sheet, Argon2id: any one of these (memory KiB, iterations), p=1,
 # is the minimum; they cost about the same.
@@ -36,7 +36,7 @@ def _settings(target: Target) -> Settings:
         raise Skip("checks inside the deployment need --data DIR (an idgate data folder on this machine)")
     if not (Path(data) / "config.toml").exists():
         raise Skip(f"{data} is not an idgate data folder (no config.toml)")
-    from idgate.config import load_settings
+    from idgate.config.loading import load_settings
 
     settings: Settings = target.remember("local.settings", lambda: load_settings(data))
     return settings

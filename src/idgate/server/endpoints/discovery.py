@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from idgate.config import Settings
+from idgate.config.schema import Settings
 from idgate.jose.algorithms import ASYMMETRIC_ALGS
 from idgate.server.deps import provider_of
 from idgate.server.grants import GRANTS
