@@ -27,7 +27,7 @@ from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider
 from idgate.services import events
 from idgate.services.clients import ClientView, get_client, redirect_uri_registered
 from idgate.jose.jwe import encrypt_nested
-from idgate.services.login import TokenResponse, allowed_audiences, lifetimes
+from idgate.services.issuance import TokenResponse, allowed_audiences, lifetimes
 from idgate.services.oidc import ACR_PASSWORD, ACR_TWO_FACTOR, OIDC_SCOPES, id_token
 from idgate.store import clients as repo
 from idgate.store import tokens as token_rows

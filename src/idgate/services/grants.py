@@ -10,7 +10,7 @@ from idgate import clock
 from idgate.errors import InvalidGrant, InvalidToken
 from idgate.provider import Provider
 from idgate.services import events
-from idgate.services.login import TokenResponse, lifetimes, mint_access_token
+from idgate.services.issuance import TokenResponse, lifetimes, mint_access_token
 from idgate.store import tokens as token_rows
 from idgate.store import users
 from idgate.store.db import transaction

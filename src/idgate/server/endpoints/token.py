@@ -23,7 +23,7 @@ from idgate.server.routing import plain_router
 from idgate.services.authorize import client_refresh, refuse_foreign_refresh_token
 from idgate.services.clients import ClientView
 from idgate.services.grants import refresh_grant
-from idgate.services.login import TokenResponse
+from idgate.services.issuance import TokenResponse
 
 router = plain_router()  # the busiest endpoint: served without FastAPI's per-request machinery
 
