@@ -199,11 +199,11 @@ async def attack(url: str, ca: str, pairs: list[tuple[str, str]], addresses: lis
 def count_hashes(data: Path) -> dict[str, int]:
     from idgate.config.loading import load_settings
     from idgate.provider import Provider
-    from idgate.services import events
+    from idgate.events import queries as event_queries
 
     provider = Provider(load_settings(data))
     try:
-        rows = events.search(provider.sessions, kind="login.*", limit=1000)
+        rows = event_queries.search(provider.sessions, kind="login.*", limit=1000)
         counts: Counter[str] = Counter()
         before = None
         while rows:
@@ -211,8 +211,8 @@ def count_hashes(data: Path) -> dict[str, int]:
                 reason = r.detail.get("reason", "")
                 counts[f"{r.kind}:{reason}" if reason else r.kind] += 1
             before = rows[-1].id
-            rows = events.search(provider.sessions, kind="login.*", limit=1000, before_id=before)
-        locked = events.search(provider.sessions, kind="account.locked", limit=1000)
+            rows = event_queries.search(provider.sessions, kind="login.*", limit=1000, before_id=before)
+        locked = event_queries.search(provider.sessions, kind="account.locked", limit=1000)
         counts["account.locked"] = len(locked)
         return dict(counts)
     finally:

@@ -23,7 +23,7 @@ from idgate.store.db import is_current, make_engine, session_factory
 
 if TYPE_CHECKING:
     from idgate.services.clients import ClientCache
-    from idgate.services.events import BatchWriter
+    from idgate.events.rows import BatchWriter
 
 FIRST_PARTY_CLIENT_ID = "idgate-first-party"
 
@@ -58,7 +58,7 @@ class Provider:
 
     @cached_property
     def event_writer(self) -> BatchWriter:
-        from idgate.services.events import BatchWriter
+        from idgate.events.rows import BatchWriter
 
         return BatchWriter(self.sessions)
 

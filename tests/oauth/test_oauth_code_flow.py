@@ -36,9 +36,9 @@ def test_full_code_flow_public_client(provider: Provider, http) -> None:  # type
                                       "client_id": "webapp"})
     assert again.status_code == 200, again.text
     assert again.json()["refresh_token"] != body["refresh_token"]
-    from idgate.services import events
+    from idgate.events import queries as event_queries
 
-    refreshed = events.search(provider.sessions, kind="token.refreshed", actor=idt["sub"])
+    refreshed = event_queries.search(provider.sessions, kind="token.refreshed", actor=idt["sub"])
     assert len(refreshed) == 1 and refreshed[0].client_id == "webapp"
     assert refreshed[0].detail["jti"] == pyjwt.decode(again.json()["access_token"],
                                                        options={"verify_signature": False})["jti"]

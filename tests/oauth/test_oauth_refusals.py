@@ -111,11 +111,11 @@ def test_reused_code_is_refused_and_revokes_its_tokens(provider: Provider, http)
                                           "client_id": "webapp"})
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
     # the audit trail tells the story: issued, then the replay that revoked it
-    from idgate.services import events
+    from idgate.events import queries as event_queries
 
-    issued = events.search(provider.sessions, kind="token.issued", actor=provider_user_id(provider))
+    issued = event_queries.search(provider.sessions, kind="token.issued", actor=provider_user_id(provider))
     assert [e.detail["grant"] for e in issued] == ["authorization_code"] and issued[0].client_id == "webapp"
-    reuse = events.search(provider.sessions, kind="token.code_reuse")
+    reuse = event_queries.search(provider.sessions, kind="token.code_reuse")
     assert len(reuse) == 1 and reuse[0].outcome == "refused" and reuse[0].detail["action"] == "tokens_revoked"
 
 

@@ -197,7 +197,7 @@ def test_unknown_client_ids_cannot_grow_the_cache(provider: Provider) -> None:
 
 def test_every_service_token_is_an_audit_event(provider: Provider, http) -> None:  # type: ignore[no-untyped-def]
     """Issued on the event loop, recorded in batches: the log line at once, the row soon after."""
-    from idgate.services import events
+    from idgate.events import queries as event_queries
 
     _, secret = register(provider, "svc", grant_types=["client_credentials"], redirect_uris=[], scopes=["things:read"])
     jtis = set()
@@ -205,17 +205,19 @@ def test_every_service_token_is_an_audit_event(provider: Provider, http) -> None
         token = _cc(http, auth=("svc", secret)).json()["access_token"]
         jtis.add(pyjwt.decode(token, options={"verify_signature": False})["jti"])
     provider.event_writer.flush()
-    rows = events.search(provider.sessions, kind="token.issued", actor="svc")
+    rows = event_queries.search(provider.sessions, kind="token.issued", actor="svc")
     assert {r.detail["jti"] for r in rows} == jtis
     assert all(r.client_id == "svc" and r.detail["grant"] == "client_credentials" for r in rows)
 
 
 def test_batch_writer_is_bounded_and_flushes_on_close(provider: Provider, caplog: pytest.LogCaptureFixture) -> None:
-    from idgate.services import events
+    from idgate import events
+    from idgate.events import queries as event_queries
+    from idgate.events.rows import BatchWriter
 
-    writer = events.BatchWriter(provider.sessions, interval=60, max_queued=3)
+    writer = BatchWriter(provider.sessions, interval=60, max_queued=3)
     for i in range(5):
         events.record_batched(writer, "test.batched", "success", actor=f"a{i}")
     writer.close()  # writes the three it kept, reports the two it could not keep
-    assert events.count(provider.sessions, "test.batched") == 3
+    assert event_queries.count(provider.sessions, "test.batched") == 3
     assert any('"event_rows_dropped"' in r.getMessage() and '"count": 2' in r.getMessage() for r in caplog.records)

@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from idgate.services import events, keys
+from idgate import events
+from idgate.events import queries as event_queries
+from idgate.services import keys
 from idgate.store.db import transaction
 
 from security_support import Env, admin_token
@@ -76,7 +78,7 @@ def test_flows_leave_events_and_no_secrets(env: Env, caplog: pytest.LogCaptureFi
         assert c.delete("/admin/users/bob", headers=h).status_code == 204
         keys.rotate(env.provider.sessions, env.provider.settings, env.provider.kek, actor="test")
 
-    rows = events.search(env.provider.sessions, limit=1000)
+    rows = event_queries.search(env.provider.sessions, limit=1000)
     kinds = {r.kind for r in rows}
     expected = {"login.success", "login.failure", "login.throttled", "login.mfa_required", "token.issued",
                 "token.refreshed", "token.refresh_reuse", "token.refresh", "token.revoked", "session.ended",
@@ -126,7 +128,7 @@ def test_throttled_floods_are_folded_in_the_table_but_logged(env: Env, caplog: p
     with env.client() as c:
         for _ in range(60):
             login(c, password=WRONG)
-    rows = events.search(env.provider.sessions, kind="login.throttled", limit=1000)
+    rows = event_queries.search(env.provider.sessions, kind="login.throttled", limit=1000)
     logged = [r for r in caplog.records if '"login.throttled"' in r.getMessage()]
     assert len(logged) >= 50 and len(rows) <= 3
 
@@ -176,7 +178,7 @@ def test_the_same_rules_on_postgresql(pg_database: str, tmp_path, fake_clock) ->
             codes = mfa.enroll_totp(env.provider, mfa.user_id_of(env.provider, "alice"), confirmed=True).recovery_codes
             assert login(c, otp=codes[0]).status_code == 200
             assert login(c, otp=codes[0]).status_code == 401
-        kinds = {e.kind for e in events.search(env.provider.sessions, limit=500)}
+        kinds = {e.kind for e in event_queries.search(env.provider.sessions, limit=500)}
         assert {"account.locked", "admin.user.unlocked", "mfa.success", "mfa.failure", "login.success"} <= kinds
         with pytest.raises(DBAPIError, match="append-only"):
             with transaction(env.provider.sessions) as session:

@@ -180,9 +180,9 @@ def test_lockout_after_the_limit_then_admin_unlock(env_factory: Callable[..., En
             env.clock.advance(1000)
         assert ghost is not None and ghost.status_code == 403  # unknown names lock the same way
         assert ghost.content == again.content
-        from idgate.services import events
+        from idgate.events import queries as event_queries
 
-        locks = events.search(env.provider.sessions, kind="account.locked")
+        locks = event_queries.search(env.provider.sessions, kind="account.locked")
         assert sorted(str(e.detail.get("username")) for e in locks) == ["None", "alice"]  # never the unknown name
         assert all(e.detail["failures"] == 8 for e in locks)
 
@@ -262,9 +262,9 @@ def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(env_factory: Callable
         statuses = [c.post("/login", json={"username": f"user{i}", "password": WRONG},
                            headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(25)]
     assert statuses.count(429) >= 4  # all 25 counted against 192.0.2.50, the real peer
-    from idgate.services import events
+    from idgate.events import queries as event_queries
 
-    ips = {e.ip for e in events.search(env.provider.sessions, kind="login.*", limit=100)}
+    ips = {e.ip for e in event_queries.search(env.provider.sessions, kind="login.*", limit=100)}
     assert ips == {"192.0.2.50"}
 
 

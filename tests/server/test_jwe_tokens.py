@@ -68,13 +68,13 @@ def test_confidential_claims_are_never_sent_in_a_readable_token(email_client: Te
     # refused before anything was issued: no grant started, no "issued" event
     from sqlalchemy import func, select
 
-    from idgate.services import events
+    from idgate.events import queries as event_queries
     from idgate.store.db import transaction
     from idgate.store.models import RefreshToken
 
     with transaction(email_provider.sessions) as session:
         assert session.scalar(select(func.count()).select_from(RefreshToken)) == 0
-    assert events.count(email_provider.sessions, "token.issued") == 0
+    assert event_queries.count(email_provider.sessions, "token.issued") == 0
 
 
 def test_a_decrypting_verifier_refuses_plain_signed_tokens(client: TestClient, provider: Provider) -> None:

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from idgate.cli.common import DatabaseOpt, DataOpt, open_provider
 from idgate.errors import ConfigError
-from idgate.services import events
-from idgate.services.events import EventView
+from idgate.events import queries as event_queries
+from idgate.events.queries import EventView
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -53,12 +53,12 @@ def tail(data: DataOpt, database: DatabaseOpt = None,
     """The most recent events, oldest first; with --follow, new ones as they come."""
     provider = open_provider(data, database)
     try:
-        rows = list(reversed(events.search(provider.sessions, kind=kind, limit=lines)))
+        rows = list(reversed(event_queries.search(provider.sessions, kind=kind, limit=lines)))
         _print(rows, as_json)
         last = rows[-1].id if rows else 0
         while follow:
             time.sleep(interval)
-            new = events.search(provider.sessions, kind=kind, after_id=last, limit=1000, newest_first=False)
+            new = event_queries.search(provider.sessions, kind=kind, after_id=last, limit=1000, newest_first=False)
             if new:
                 _print(new, as_json)
                 last = new[-1].id
@@ -85,7 +85,7 @@ def search(data: DataOpt, database: DatabaseOpt = None, kind: KindOpt = None,
             from idgate.mfa.service import user_id_of
 
             actor = user_id_of(provider, user)
-        rows = events.search(provider.sessions, kind=kind, outcome=outcome, actor=actor, ip=ip, request_id=request_id,
+        rows = event_queries.search(provider.sessions, kind=kind, outcome=outcome, actor=actor, ip=ip, request_id=request_id,
                              since=_when(since, "since"), until=_when(until, "until"), limit=limit)
     finally:
         provider.close()

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from idgate.cli.common import DatabaseOpt, DataOpt, provider_for
 from idgate.services import keys
-from idgate.services.events import cli_actor
+from idgate.events import cli_actor
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -9,7 +9,7 @@ import typer
 
 from idgate.cli.common import DatabaseOpt, DataOpt, open_provider
 from idgate.mfa import service as mfa
-from idgate.services.events import cli_actor
+from idgate.events import cli_actor
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from idgate.cli.common import DatabaseOpt, DataOpt, provider_for, read_password_stdin
 from idgate.errors import ConfigError
 from idgate.services import accounts
-from idgate.services.events import cli_actor
+from idgate.events import cli_actor
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from idgate.clock import utcnow
 from idgate.errors import Conflict, InvalidRequest, NotFound
-from idgate.services import events
+from idgate import events
 from idgate.store import users
 from idgate.store.db import transaction
 from idgate.store.models import Role

@@ -16,8 +16,8 @@ from idgate import __version__
 from idgate.provider import Provider
 from idgate.server import errors
 from idgate.server import pages
-from idgate.server.endpoints import account, admin_clients, authorize, discovery, end_session, health, \
-    introspection, jwks, login, revocation, token, userinfo
+from idgate.server.endpoints import account, account_mfa, admin_clients, authorize, discovery, end_session, \
+    health, introspection, jwks, login, revocation, token, userinfo
 from idgate.server.middleware import EdgeMiddleware
 from idgate.services.access_verifier import build_verifier
 
@@ -76,12 +76,12 @@ def create_app(provider: Provider) -> FastAPI:
     app.state.verifier = build_verifier(
         provider, on_jwks_lookup=lambda result: app.state.metrics.jwks_lookups.labels(result).inc())
     errors.install(app)
-    from idgate.server.endpoints import admin, admin_audiences, mfa
+    from idgate.server.endpoints import admin_audiences, admin_events, admin_roles, admin_sessions, admin_users, mfa
 
     # The busiest endpoints first: a request is matched against the routes in this order.
     for module in (token, jwks, userinfo, introspection, login, revocation, discovery, health,
-                   authorize, end_session, account, admin_clients, pages,  # issue 4: third-party apps
-                   admin, mfa,  # issue 5: admin API, second-factor self-service
+                   authorize, end_session, account, account_mfa, admin_clients, pages,  # issue 4: third-party apps
+                   admin_users, admin_roles, admin_sessions, admin_events, mfa,  # issue 5: admin API, 2FA self-service
                    admin_audiences):  # issue 3: encryption keys of resource servers
         _add_routes(app, module.router)
     from idgate.server.schemas import install_openapi  # error replies documented on every operation

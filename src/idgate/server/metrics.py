@@ -42,7 +42,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import Scope
 
-from idgate.services import events
+from idgate import events
 
 if TYPE_CHECKING:
     from idgate.provider import Provider

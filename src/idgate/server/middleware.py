@@ -41,7 +41,7 @@ from idgate.ops.logs import JsonLine, request_id_var
 from idgate.server.errors import error_body
 from idgate.server.forms import is_content_length
 from idgate.server.routing import PlainRoutes
-from idgate.services.events import bind_request, unbind_request
+from idgate.events import bind_request, unbind_request
 
 log = logging.getLogger("idgate.access")
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy.orm import Session, sessionmaker
 
 from idgate.passwords import check_new_password, hash_password
-from idgate.services import events
+from idgate import events
 from idgate.store import users
 from idgate.store.db import transaction
 from idgate.store.users import UserView
@@ -22,7 +22,7 @@ def _context_words(username: str, email: str | None, name: str | None) -> list[s
     return words
 
 
-# Every change below is also a security event (services/events.py) in the same transaction;
+# Every change below is also a security event (idgate/events) in the same transaction;
 # ``actor`` is the admin's sub (admin API) or ``cli:<os user>`` (CLI).
 
 

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from idgate.clock import utcnow
 from idgate.errors import Conflict, NotFound
 from idgate.provider import Provider
-from idgate.services import accounts, events
+from idgate import events
+from idgate.services import accounts
 from idgate.store import tokens as token_rows
 from idgate.store import users
 from idgate.store.db import transaction

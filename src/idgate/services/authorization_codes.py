@@ -12,7 +12,7 @@ from typing import Any
 from idgate import clock, ids
 from idgate.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from idgate.provider import Provider
-from idgate.services import events
+from idgate import events
 from idgate.services.authorize_request import AuthRequest
 from idgate.services.client_tokens import TokenSet, refresh_lifetimes, third_party_access_token
 from idgate.services.clients import ClientView

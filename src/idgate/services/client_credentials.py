@@ -5,7 +5,7 @@ from __future__ import annotations
 from idgate import clock, ids
 from idgate.errors import InvalidScope, UnauthorizedClient
 from idgate.provider import Provider
-from idgate.services import events
+from idgate import events
 from idgate.services.client_tokens import TokenSet, access_ttl, client_audience, sign_for
 from idgate.services.clients import ClientView
 from idgate.services.oidc import OIDC_SCOPES

@@ -11,7 +11,7 @@ from idgate.config.schema import ACCESS_TTL_CEILING
 from idgate.jose.jwe import encrypt_nested
 from idgate.provider import Provider
 from idgate.services.clients import ClientView
-from idgate.services.login import TokenResponse, allowed_audiences, lifetimes
+from idgate.services.issuance import TokenResponse, allowed_audiences, lifetimes
 from idgate.store.users import UserView
 from idgate.tokens import refresh
 from idgate.tokens.access import access_token_claims, choose_audience, issue_access_token

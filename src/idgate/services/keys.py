@@ -50,7 +50,7 @@ def ensure_key(sessions: sessionmaker[Session], settings: Settings, kek: bytes) 
 
 def rotate(sessions: sessionmaker[Session], settings: Settings, kek: bytes, *, actor: str | None = None) -> str:
     """The new key signs from now on; the old one verifies until its last token has expired."""
-    from idgate.services import events
+    from idgate import events
 
     with transaction(sessions) as session:
         retire_after = utcnow() + timedelta(seconds=settings.access_token_ttl) + RETIRE_MARGIN
@@ -68,7 +68,7 @@ def rotate(sessions: sessionmaker[Session], settings: Settings, kek: bytes, *, a
 def revoke(sessions: sessionmaker[Session], settings: Settings, kek: bytes, kid: str, *,
            actor: str | None = None) -> str | None:
     """A compromised key leaves the JWKS at once. Revoking the active key makes a new one."""
-    from idgate.services import events
+    from idgate import events
 
     with transaction(sessions) as session:
         row = key_rows.get(session, kid)

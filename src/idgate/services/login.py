@@ -2,63 +2,30 @@
 
 The order matters for safety: cheap input checks first, then exactly one password-hash
 verification whether or not the user exists (a dummy hash for unknown users), and only then any
-answer that depends on the account.
+answer that depends on the account. The token itself is minted by
+:mod:`idgate.services.issuance`, as for every other grant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
 from sqlalchemy.orm import Session
 
 from idgate import clock
-from idgate.config.schema import Settings
 from idgate.errors import InvalidCredentials
 from idgate.passwords.hashing import VerifyResult
 from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider
+from idgate.services.issuance import TokenResponse, access_claims, allowed_audiences, lifetimes, \
+    mint_access_token, refuse_readable_confidential_claims, sign_access_claims
 from idgate.store import users
 from idgate.store.db import transaction
-from idgate.jose.jwe import encrypt_nested
-from idgate.services.audiences import ConfidentialClaimsNeedEncryption
 from idgate.store.users import UserView
 from idgate.tokens import refresh
-from idgate.tokens.access import (
-    access_token_claims,
-    choose_audience,
-    grant_scope,
-    issue_access_token,
-    parse_scope,
-)
-
-
-@dataclass(frozen=True)
-class TokenResponse:
-    """RFC 6749 §5.1 successful token response."""
-
-    access_token: str
-    expires_in: int
-    scope: str
-    refresh_token: str | None = None
-    token_type: str = "Bearer"
-    # /login extensions (RFC 6749 §5.1 allows extra members): a known-device token to present on
-    # later logins, and the flag of an enrolment-only token (a role requires MFA, none is set up).
-    device_token: str | None = None
-    mfa_enrollment_required: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"access_token": self.access_token, "token_type": self.token_type,
-                                "expires_in": self.expires_in, "scope": self.scope}
-        if self.refresh_token is not None:
-            body["refresh_token"] = self.refresh_token
-        if self.device_token is not None:
-            body["device_token"] = self.device_token
-        if self.mfa_enrollment_required:
-            body["mfa_enrollment_required"] = True
-        return body
+from idgate.tokens.access import choose_audience, grant_scope, parse_scope
 
 
 @dataclass(frozen=True)
@@ -99,7 +66,7 @@ def _after_hash(provider: Provider, user_id: str, new_hash: str | None, second_f
     is due - record the success and (``start_grant``) start the refresh-token grant. None if
     the user vanished or was disabled meanwhile."""
     from idgate.mfa import service as mfa
-    from idgate.services import events
+    from idgate import events
 
     with transaction(provider.sessions) as session:
         facts = users.login_facts(session, user_id)
@@ -178,7 +145,7 @@ async def check_credentials(provider: Provider, username: str, password: str, *,
     """
     from idgate.mfa import MfaRequired
     from idgate.mfa import service as mfa
-    from idgate.services import events
+    from idgate import events
     from idgate.throttle import AccountLocked
     from idgate.throttle.guard import LoginGuard
 
@@ -232,56 +199,10 @@ async def authenticate(provider: Provider, username: str, password: str, *, clie
     return outcome.user
 
 
-def lifetimes(settings: Settings) -> refresh.Lifetimes:
-    return refresh.Lifetimes(idle=timedelta(seconds=settings.refresh_idle_ttl),
-                             absolute=timedelta(seconds=settings.refresh_absolute_ttl))
-
-
-def _access_claims(provider: Provider, user: UserView, *, client_id: str, scope: list[str], audience: str,
-                   now: int, auth_time: int | None = None, amr: Sequence[str] = ("pwd",)) -> dict[str, Any]:
-    settings = provider.settings
-    return access_token_claims(user=user, issuer=settings.issuer, audience=audience, client_id=client_id,
-                               scope=scope, ttl=settings.access_token_ttl, now=now,
-                               profile_claims=settings.profile_claims, auth_time=auth_time, amr=amr)
-
-
-def _refuse_readable_confidential_claims(provider: Provider, claims: dict[str, Any], audience: str) -> None:
-    """A token that would carry confidential claims (config ``confidential_claims``) in a
-    readable payload is refused instead of leaked; one encrypted for its audience may."""
-    if provider.audiences.encryption_key(audience) is not None:
-        return
-    leaking = sorted(set(provider.settings.confidential_claims) & set(claims))
-    if leaking:
-        raise ConfidentialClaimsNeedEncryption(detail=f"{audience}: {', '.join(leaking)}")
-
-
-def mint_access_token(provider: Provider, user: UserView, *, client_id: str, scope: list[str], audience: str,
-                      now: int, auth_time: int | None = None, amr: Sequence[str] = ("pwd",)) -> str:
-    """Sign the access token; for an audience with a registered encryption key, encrypt it too.
-
-    A token that would carry confidential claims (config ``confidential_claims``) in a readable
-    payload is refused instead of leaked.
-    """
-    claims = _access_claims(provider, user, client_id=client_id, scope=scope, audience=audience, now=now,
-                            auth_time=auth_time, amr=amr)
-    _refuse_readable_confidential_claims(provider, claims, audience)
-    return _sign_access_claims(provider, claims, audience)
-
-
-def _sign_access_claims(provider: Provider, claims: dict[str, Any], audience: str) -> str:
-    """Sign claims already checked by :func:`_refuse_readable_confidential_claims`."""
-    signed = issue_access_token(claims, provider.keyring().active)
-    recipient = provider.audiences.encryption_key(audience)
-    return encrypt_nested(signed, recipient) if recipient is not None else signed
-
-
-def allowed_audiences(provider: Provider) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(provider.settings.allowed_audiences + provider.audiences.registered()))
-
 
 def _start_grant_in(session: Session, provider: Provider, user_id: str, scope: str, audience: str, now: int,
                     amr: Sequence[str] = ("pwd",)) -> str:
-    from idgate.services import events
+    from idgate import events
 
     # The session keeps the login's amr: tokens refreshed from it carry the same.
     grant, token = refresh.start(session, user_id=user_id, client_id=FIRST_PARTY_CLIENT_ID, scope=scope,
@@ -314,9 +235,9 @@ async def password_login(provider: Provider, username: str, password: str, *, sc
         # and no "issued" event.
         at = clock.now() if now is None else now
         granted_now = grant_scope(requested_scope, view.permissions)
-        claims = _access_claims(provider, view, client_id=FIRST_PARTY_CLIENT_ID, scope=granted_now,
-                                audience=chosen_audience, now=at)
-        _refuse_readable_confidential_claims(provider, claims, chosen_audience)
+        claims = access_claims(provider, view, client_id=FIRST_PARTY_CLIENT_ID, scope=granted_now,
+                               audience=chosen_audience, now=at)
+        refuse_readable_confidential_claims(provider, claims, chosen_audience)
         prepared.append((at, claims))
         return _start_grant_in(session, provider, view.id, " ".join(granted_now), chosen_audience, at)
 
@@ -329,7 +250,7 @@ async def password_login(provider: Provider, username: str, password: str, *, sc
         # one (/mfa/totp), with no roles, no permissions and no refresh token.
         import dataclasses
 
-        from idgate.services import events
+        from idgate import events
 
         limited = dataclasses.replace(user, roles=(), permissions=())
         token = mint_access_token(provider, limited, client_id=FIRST_PARTY_CLIENT_ID, scope=[MFA_ENROLL_SCOPE],
@@ -340,7 +261,7 @@ async def password_login(provider: Provider, username: str, password: str, *, sc
                              device_token=outcome.device_token, mfa_enrollment_required=True)
     granted = grant_scope(requested_scope, user.permissions)
     if outcome.refresh_token is not None and prepared:
-        token, refresh_token = _sign_access_claims(provider, prepared[0][1], chosen_audience), outcome.refresh_token
+        token, refresh_token = sign_access_claims(provider, prepared[0][1], chosen_audience), outcome.refresh_token
     else:  # a second factor was checked first: mint and start the grant now
         token = mint_access_token(provider, user, client_id=FIRST_PARTY_CLIENT_ID, scope=granted,
                                   audience=chosen_audience, now=issued_at, amr=outcome.amr)

@@ -9,7 +9,7 @@ from typing import Any
 from idgate import clock, ids
 from idgate.errors import InvalidToken
 from idgate.provider import Provider
-from idgate.services import events
+from idgate import events
 from idgate.services.access_verifier import build_verifier
 from idgate.store import tokens as token_rows
 from idgate.store.db import transaction

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 
 from idgate import clock
-from idgate.services import events
+from idgate import events
 
 from . import ACCOUNT, DEVICE, IP, account_name, devices, lockouts, throttle_for
 from .errors import AccountLocked, Throttled

@@ -19,7 +19,7 @@ from idgate.server.grants import GRANTS, GrantFunction
 from idgate.server.forms import read_params, required
 from idgate.server.responses import token_response
 from idgate.server.routing import plain_router
-from idgate.services.login import TokenResponse
+from idgate.services.issuance import TokenResponse
 
 router = plain_router()  # the busiest endpoint: served without FastAPI's per-request machinery
 

@@ -13,13 +13,15 @@ The IP and request id come from the request being served (bound by
 :class:`idgate.server.middleware.EdgeMiddleware`) unless given explicitly. Floods of
 the same event (throttled requests) are written once per ``dedupe`` key and minute, with a
 count of what was folded in; the log line is always written.
+
+Rows are written by :mod:`idgate.events.rows` (one at a time, or batched by its
+``BatchWriter``); they are read back with :mod:`idgate.events.queries`.
 """
 
 from __future__ import annotations
 
 import contextvars
 import getpass
-import json
 import logging
 import re
 import threading
@@ -28,20 +30,18 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from idgate import jsonenc
 from idgate.clock import utcnow
 from idgate.ops.logs import JsonLine
-from idgate.store.db import transaction
-from idgate.store.models import Event
-from idgate.store.prepared import InsertMany, insert_of
+from idgate.events.rows import insert_row, store_row
+
+if TYPE_CHECKING:
+    from idgate.events.rows import BatchWriter
 
 log = logging.getLogger("idgate.events")
 
@@ -174,25 +174,6 @@ def observe(callback: Callable[[str, str, dict[str, Any]], None]) -> None:
         _observers.append(callback)
 
 
-# The single row of a request is a prepared INSERT (store/prepared.py) on the session's
-# connection, so it joins its transaction; batches are multi-row INSERTs (see InsertMany).
-_INSERT_EVENT_ROW = insert_of(Event.__table__)
-_INSERT_EVENT_ROWS = InsertMany(Event.__table__)
-
-
-def _insert(session: Session, values: dict[str, Any]) -> None:
-    # A plain INSERT: no ORM object to build, track and flush for an append-only row.
-    _INSERT_EVENT_ROW.execute(session, values)
-
-
-def _store(sessions: sessionmaker[Session], values: dict[str, Any]) -> None:
-    try:
-        with transaction(sessions) as s:
-            _insert(s, values)
-    except SQLAlchemyError as exc:
-        log.error(json.dumps({"event": "event_write_failed", "kind": values["kind"], "error": type(exc).__name__}))
-
-
 def record(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "success", *,
            session: Session | None = None, **kw: Any) -> None:
     """Write one security event (log line always; table row unless folded by ``dedupe``).
@@ -207,9 +188,9 @@ def record(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "su
     if values is None:
         return
     if session is not None:
-        _insert(session, values)
+        insert_row(session, values)
     elif sessions is not None:
-        _store(sessions, values)
+        store_row(sessions, values)
 
 
 async def arecord(sessions: sessionmaker[Session] | None, kind: str, outcome: str = "success",
@@ -220,140 +201,12 @@ async def arecord(sessions: sessionmaker[Session] | None, kind: str, outcome: st
         kw["dedupe"] = f"{id(sessions)}|{kw['dedupe']}"
     values = _emit_values(kind, outcome, **kw)
     if values is not None and sessions is not None:
-        await anyio.to_thread.run_sync(_store, sessions, values)
-
-
-class BatchWriter:
-    """Writes event rows in batches from one background thread, for the hot paths that run on
-    the event loop (a service's client-credentials token) and must not wait for a database.
-
-    The log line of each event is written at once, as always; the row follows within
-    ``interval`` seconds (0.25), many rows to one transaction. Bounded: past ``max_queued``
-    rows waiting (a database that stopped answering), new rows are dropped and counted in one
-    ``event_rows_dropped`` log line per batch, so memory cannot grow without limit. ``close``
-    (on shutdown) writes what is queued. The trade-off, stated: a process killed with SIGKILL
-    loses at most ``interval`` seconds of these rows from the table (never from the log);
-    events about failures, refusals and changes are still written before the reply.
-    """
-
-    def __init__(self, sessions: sessionmaker[Session], *, interval: float = 0.25, max_queued: int = 10_000) -> None:
-        self._sessions, self._interval, self._max = sessions, interval, max_queued
-        self._rows: list[dict[str, Any]] = []
-        self._dropped = 0
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="idgate-events", daemon=True)
-        self._thread.start()
-
-    def add(self, row: dict[str, Any]) -> None:
-        with self._lock:
-            if self._closed or len(self._rows) >= self._max:
-                self._dropped += 1
-                return
-            self._rows.append(row)
-
-    def _take(self) -> tuple[list[dict[str, Any]], int]:
-        with self._lock:
-            rows, self._rows = self._rows, []
-            dropped, self._dropped = self._dropped, 0
-        return rows, dropped
-
-    def flush(self) -> None:
-        rows, dropped = self._take()
-        if dropped:
-            log.error(json.dumps({"event": "event_rows_dropped", "count": dropped}))
-        if not rows:
-            return
-        try:
-            with transaction(self._sessions) as s:
-                _INSERT_EVENT_ROWS.execute(s, rows)  # a few multi-row statements, no ORM objects
-        except SQLAlchemyError as exc:
-            log.error(json.dumps({"event": "event_write_failed", "kind": "batch", "rows": len(rows),
-                                  "error": type(exc).__name__}))
-
-    def _run(self) -> None:
-        while not self._closed:
-            self._wake.wait(self._interval)
-            self.flush()
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-        self._thread.join(timeout=10)
-        self.flush()
+        await anyio.to_thread.run_sync(store_row, sessions, values)
 
 
 def record_batched(writer: BatchWriter, kind: str, outcome: str = "success", **kw: Any) -> None:
     """:func:`record` for the event loop's hot paths: the log line now, the row in the next
-    batch (see :class:`BatchWriter`). No I/O on the calling thread beyond the log handler."""
+    batch (see :class:`idgate.events.rows.BatchWriter`). No I/O on the calling thread beyond the log handler."""
     values = _emit_values(kind, outcome, **kw)
     if values is not None:
         writer.add(values)
-
-
-@dataclass(frozen=True)
-class EventView:
-    id: int
-    at: str
-    kind: str
-    outcome: str
-    actor: str | None
-    client_id: str | None
-    ip: str | None
-    request_id: str | None
-    detail: dict[str, Any]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "at": self.at, "kind": self.kind, "outcome": self.outcome, "actor": self.actor,
-                "client_id": self.client_id, "ip": self.ip, "request_id": self.request_id, "detail": self.detail}
-
-
-def _view(row: Event) -> EventView:
-    try:
-        detail = json.loads(row.detail) if row.detail else {}
-    except ValueError:
-        detail = {"unparsed": row.detail[:200] if row.detail else ""}
-    return EventView(row.id, row.at.isoformat(), row.kind, row.outcome, row.actor, row.client_id, row.ip,
-                     row.request_id, detail)
-
-
-def search(sessions: sessionmaker[Session], *, kind: str | None = None, outcome: str | None = None,
-           actor: str | None = None, ip: str | None = None, request_id: str | None = None,
-           since: datetime | None = None, until: datetime | None = None, after_id: int | None = None,
-           before_id: int | None = None, limit: int = 100, newest_first: bool = True) -> list[EventView]:
-    """Events matching every given filter. ``kind`` ending in ``*`` is a prefix (``login.*``).
-    Page with ``before_id`` (newest first) or ``after_id`` (oldest first, for tailing)."""
-    limit = max(1, min(int(limit), 1000))
-    query = select(Event)
-    if kind:
-        query = query.where(Event.kind.startswith(kind[:-1]) if kind.endswith("*") else Event.kind == kind)
-    if outcome:
-        query = query.where(Event.outcome == outcome)
-    if actor:
-        query = query.where(Event.actor == actor)
-    if ip:
-        query = query.where(Event.ip == ip)
-    if request_id:
-        query = query.where(Event.request_id == request_id)
-    if since is not None:
-        query = query.where(Event.at >= since)
-    if until is not None:
-        query = query.where(Event.at < until)
-    if after_id is not None:
-        query = query.where(Event.id > after_id)
-    if before_id is not None:
-        query = query.where(Event.id < before_id)
-    query = query.order_by(Event.id.desc() if newest_first else Event.id.asc()).limit(limit)
-    with transaction(sessions) as session:
-        return [_view(r) for r in session.scalars(query)]
-
-
-def count(sessions: sessionmaker[Session], kind: str | None = None) -> int:
-    from sqlalchemy import func
-
-    query = select(func.count(Event.id))
-    if kind:
-        query = query.where(Event.kind.startswith(kind[:-1]) if kind.endswith("*") else Event.kind == kind)
-    with transaction(sessions) as session:
-        return int(session.scalar(query) or 0)
