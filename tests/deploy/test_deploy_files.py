@@ -24,7 +24,7 @@ import jsonschema
 import pytest
 import yaml
 
-from idgate.config import KEK_ENV, Settings
+from idgate.config.schema import KEK_ENV, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
