@@ -19,7 +19,7 @@ from idgate.rs import Verifier
 from idgate.server import errors
 from idgate.server import pages
 from idgate.server.endpoints import account, admin_clients, authorize, discovery, end_session, health, \
-    introspection, jwks, login, revocation, token, userinfo
+    interaction, interaction_mfa, introspection, jwks, login, revocation, token, userinfo
 from idgate.server.middleware import EdgeMiddleware
 
 
@@ -93,7 +93,8 @@ def create_app(provider: Provider) -> FastAPI:
 
     # The busiest endpoints first: a request is matched against the routes in this order.
     for module in (token, jwks, userinfo, introspection, login, revocation, discovery, health,
-                   authorize, end_session, account, admin_clients, pages,  # issue 4: third-party apps
+                   authorize, interaction, interaction_mfa, end_session,
+                   account, admin_clients, pages,  # issue 4: third-party apps
                    admin, mfa,  # issue 5: admin API, second-factor self-service
                    admin_audiences):  # issue 3: encryption keys of resource servers
         _add_routes(app, module.router)

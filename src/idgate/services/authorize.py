@@ -23,9 +23,12 @@ from sqlalchemy import select
 from idgate import clock, ids
 from idgate.config import ACCESS_TTL_CEILING
 from idgate.errors import IdgateError, InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
-from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider
+from idgate.provider import Provider
 from idgate.services import events
-from idgate.services.clients import ClientView, get_client, redirect_uri_registered
+from idgate.services.clients.first_party import FIRST_PARTY_CLIENT_ID
+from idgate.services.clients.redirect_uris import redirect_uri_registered
+from idgate.services.clients.registry import get_client
+from idgate.services.clients.view import ClientView
 from idgate.jose.jwe import encrypt_nested
 from idgate.services.login import TokenResponse, allowed_audiences, lifetimes
 from idgate.services.oidc import ACR_PASSWORD, ACR_TWO_FACTOR, OIDC_SCOPES, id_token

@@ -19,11 +19,12 @@ from idgate import clock
 from idgate.config import Settings
 from idgate.errors import InvalidCredentials
 from idgate.passwords.hashing import VerifyResult
-from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider
+from idgate.provider import Provider
 from idgate.store import users
 from idgate.store.db import transaction
 from idgate.jose.jwe import encrypt_nested
 from idgate.services.audiences import ConfidentialClaimsNeedEncryption
+from idgate.services.clients.first_party import FIRST_PARTY_CLIENT_ID
 from idgate.store.users import UserView
 from idgate.tokens import refresh
 from idgate.tokens.access import (

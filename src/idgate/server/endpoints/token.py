@@ -21,7 +21,7 @@ from idgate.server.forms import read_params, required
 from idgate.server.responses import token_response
 from idgate.server.routing import plain_router
 from idgate.services.authorize import client_refresh, refuse_foreign_refresh_token
-from idgate.services.clients import ClientView
+from idgate.services.clients.view import ClientView
 from idgate.services.grants import refresh_grant
 from idgate.services.login import TokenResponse
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from idgate.errors import InvalidClient
 from idgate.provider import Provider
 from idgate.services.authorize import TokenSet, exchange_code
-from idgate.services.clients import ClientView
+from idgate.services.clients.view import ClientView
 
 
 def grant(provider: Provider, params: dict[str, str], client: ClientView | None) -> TokenSet:
