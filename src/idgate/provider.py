@@ -18,14 +18,12 @@ from idgate.config.loading import read_kek
 from idgate.jose import KeyRing
 from idgate.passwords import HashPool
 from idgate.services.audiences import AudienceCache
+from idgate.services.clients.cache import ClientCache
 from idgate.services.keys import KeyRingCache
 from idgate.store.db import is_current, make_engine, session_factory
 
 if TYPE_CHECKING:
-    from idgate.services.clients import ClientCache
     from idgate.events.rows import BatchWriter
-
-FIRST_PARTY_CLIENT_ID = "idgate-first-party"
 
 
 class Provider:
@@ -52,8 +50,6 @@ class Provider:
 
     @cached_property
     def clients(self) -> ClientCache:
-        from idgate.services.clients import ClientCache  # that module needs FIRST_PARTY_CLIENT_ID
-
         return ClientCache(self.sessions)
 
     @cached_property

@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 from idgate.config.loading import load_settings
 from idgate.provider import Provider
 from idgate.services import accounts
-from idgate.services.clients import ClientSpec, add_client
+from idgate.services.clients.metadata import ClientSpec
+from idgate.services.clients.registry import add_client
 
 from oauth_support import csrf_of
 from support import GOOD_PASSWORD, Deployment, LiveServer, init_deployment_fast, start_server, stop_server

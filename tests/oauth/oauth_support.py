@@ -10,7 +10,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from idgate.provider import Provider
-from idgate.services.clients import ClientSpec, ClientView, add_client
+from idgate.services.clients.metadata import ClientSpec
+from idgate.services.clients.registry import add_client
+from idgate.services.clients.view import ClientView
 
 from support import GOOD_PASSWORD
 

@@ -15,7 +15,7 @@ import httpx
 import jwt as pyjwt
 import pytest
 
-from idgate.services.clients import ClientSpec
+from idgate.services.clients.metadata import ClientSpec
 from idgate.services.oidc import half_hash
 
 from oauth_live import LOGOUT, REDIRECT, browser_sign_in, live, register_client

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from idgate.services.clients import ClientSpec
+from idgate.services.clients.metadata import ClientSpec
 
 from oauth_live import loopback_app, live, register_client
 from oauth_support import pkce

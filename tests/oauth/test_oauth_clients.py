@@ -12,8 +12,8 @@ from idgate import ids
 from idgate.cli import app as cli_app
 from idgate.errors import Conflict, InvalidRequest, NotFound
 from idgate.provider import Provider
-from idgate.services import clients as service
-from idgate.services.clients import ClientSpec
+from idgate.services.clients import registry
+from idgate.services.clients.metadata import ClientSpec
 from idgate.store.db import transaction
 from idgate.store.models_oauth import OAuthClient
 
@@ -59,16 +59,16 @@ def test_secret_is_stored_only_as_a_hash(provider: Provider) -> None:
     with transaction(provider.sessions) as session:
         row = session.get(OAuthClient, client.client_id)
         assert row is not None and row.secret_hash == ids.token_hash(secret) and secret not in row.secret_hash
-    assert service.check_client_secret(provider.sessions, "webapp", secret) is not None
-    assert service.check_client_secret(provider.sessions, "webapp", secret + "x") is None
-    new = service.rotate_secret(provider.sessions, "webapp")
-    assert service.check_client_secret(provider.sessions, "webapp", secret) is None
-    assert service.check_client_secret(provider.sessions, "webapp", new) is not None
+    assert registry.check_client_secret(provider.sessions, "webapp", secret) is not None
+    assert registry.check_client_secret(provider.sessions, "webapp", secret + "x") is None
+    new = registry.rotate_secret(provider.sessions, "webapp")
+    assert registry.check_client_secret(provider.sessions, "webapp", secret) is None
+    assert registry.check_client_secret(provider.sessions, "webapp", new) is not None
     with pytest.raises(Conflict):
         register(provider)
-    service.remove_client(provider.sessions, "webapp")
+    registry.remove_client(provider.sessions, "webapp")
     with pytest.raises(NotFound):
-        service.remove_client(provider.sessions, "webapp")
+        registry.remove_client(provider.sessions, "webapp")
 
 
 def test_cli_add_list_show_rotate_remove(deployment: Deployment, provider: Provider) -> None:
@@ -79,7 +79,7 @@ def test_cli_add_list_show_rotate_remove(deployment: Deployment, provider: Provi
                                     "--scope", "things:read", "--name", "CLI App"])
     assert added.exit_code == 0, added.output
     secret = added.output.split("client_secret (shown once, stored only as a hash): ")[1].split()[0]
-    assert service.check_client_secret(provider.sessions, "cli-app", secret) is not None
+    assert registry.check_client_secret(provider.sessions, "cli-app", secret) is not None
     public = runner.invoke(cli_app, ["client", "add", "spa", *base, "--public", "--redirect-uri", REDIRECT,
                                      "--scope", "openid"])
     assert public.exit_code == 0 and "client_secret" not in public.output
@@ -91,9 +91,9 @@ def test_cli_add_list_show_rotate_remove(deployment: Deployment, provider: Provi
     assert shown["client_name"] == "CLI App" and shown["redirect_uris"] == [REDIRECT]
     rotated = runner.invoke(cli_app, ["client", "rotate-secret", "cli-app", *base])
     assert rotated.exit_code == 0 and secret not in rotated.output
-    assert service.check_client_secret(provider.sessions, "cli-app", secret) is None
+    assert registry.check_client_secret(provider.sessions, "cli-app", secret) is None
     assert runner.invoke(cli_app, ["client", "remove", "cli-app", *base]).exit_code == 0
-    assert service.find_client(provider.sessions, "cli-app") is None
+    assert registry.find_client(provider.sessions, "cli-app") is None
 
 
 def _admin_token(http, deployment: Deployment) -> str:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 
 from idgate.provider import Provider
-from idgate.services.clients import redirect_uri_matches
+from idgate.services.clients.redirect_uris import redirect_uri_matches
 
 from oauth_support import auth_params, pkce, query_of, redeem, register, sign_in_and_consent
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from idgate.services.clients import ClientSpec
+from idgate.services.clients.metadata import ClientSpec
 
 from oauth_live import LOGOUT, REDIRECT, browser_sign_in, live, register_client
 

@@ -15,7 +15,7 @@ from idgate.mfa import service as mfa
 from idgate.mfa import totp
 from idgate.provider import Provider
 from idgate.services.refresh_grants import client_refresh
-from idgate.services.clients import find_client
+from idgate.services.clients.registry import find_client
 from idgate.services.oidc import half_hash
 from idgate.store.db import transaction
 from idgate.store.models_oauth import AuthorizationCode

@@ -9,7 +9,7 @@ import pytest
 from idgate import clock
 from idgate.provider import Provider
 from idgate.services.authorization_codes import exchange_code
-from idgate.services.clients import find_client
+from idgate.services.clients.registry import find_client
 
 from oauth_support import REDIRECT, auth_params, code_flow, pkce, query_of, redeem, register, sign_in_and_consent
 

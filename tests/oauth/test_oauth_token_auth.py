@@ -171,22 +171,22 @@ def test_per_client_access_token_lifetime(lite: Provider, lite_http, ttl: int) -
 def test_client_changes_made_elsewhere_are_seen_within_a_second(provider: Provider, http) -> None:  # type: ignore[no-untyped-def]
     """The CLI or another node changes the table behind this server's back: a new secret works
     at once (a mismatch re-reads the row), the old one and a removed client stop within 1 s."""
-    from idgate.services import clients as service
+    from idgate.services.clients import registry
 
     _, secret = register(provider, "svc", grant_types=["client_credentials"], redirect_uris=[], scopes=["things:read"])
     assert _cc(http, auth=("svc", secret)).status_code == 200  # now cached
-    rotated = service.rotate_secret(provider.sessions, "svc")  # as `idgate client rotate-secret` does
+    rotated = registry.rotate_secret(provider.sessions, "svc")  # as `idgate client rotate-secret` does
     assert _cc(http, auth=("svc", rotated)).status_code == 200  # at once
     time.sleep(1.05)
     assert _cc(http, auth=("svc", secret)).status_code == 401  # the old secret: gone within the bound
     assert _cc(http, auth=("svc", rotated)).status_code == 200
-    service.remove_client(provider.sessions, "svc")
+    registry.remove_client(provider.sessions, "svc")
     time.sleep(1.05)
     assert _cc(http, auth=("svc", rotated)).status_code == 401
 
 
 def test_unknown_client_ids_cannot_grow_the_cache(provider: Provider) -> None:
-    from idgate.services.clients import ClientCache
+    from idgate.services.clients.cache import ClientCache
 
     cache = ClientCache(provider.sessions, max_entries=50)
     for i in range(500):

@@ -17,7 +17,8 @@ from rs_support import make_tls_files
 from idgate.errors import ConfigError
 from idgate.rs import IntrospectionDenyList, InvalidToken, Verifier
 from idgate.rs.introspection import UNAVAILABLE
-from idgate.services.clients import ClientSpec, add_client
+from idgate.services.clients.metadata import ClientSpec
+from idgate.services.clients.registry import add_client
 
 from support import LiveServer, free_port, init_deployment_fast, login, provider_with_alice, start_server, stop_server
 

@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 
 from idgate.provider import Provider
-from idgate.services import audiences, clients, keys
+from idgate.services import audiences, keys
 from idgate.services.audiences import AudienceCache
-from idgate.services.clients import ClientCache, ClientSpec
+from idgate.services.clients import registry
+from idgate.services.clients.cache import ClientCache
+from idgate.services.clients.metadata import ClientSpec
 from idgate.services.keys import KeyRingCache
 
 TTL = 0.4
@@ -46,7 +48,7 @@ def _until(predicate: Callable[[], bool], seconds: float) -> float | None:
 
 
 def _confidential(provider: Provider, client_id: str) -> str:
-    _, secret = clients.add_client(provider.sessions, ClientSpec(client_id, grant_types=["client_credentials"],
+    _, secret = registry.add_client(provider.sessions, ClientSpec(client_id, grant_types=["client_credentials"],
                                                                  scopes=["things:read"]))
     assert secret
     return secret
@@ -77,7 +79,7 @@ def test_a_rotated_client_secret_is_seen_within_the_bound_under_load(provider: P
     cache = ClientCache(provider.sessions, ttl=TTL)
     cache.load("svc")
     _busy(lambda: cache.fresh("svc"), TTL)  # the entry is being refreshed ahead now
-    new = clients.rotate_secret(provider.sessions, "svc")  # another node, or the CLI
+    new = registry.rotate_secret(provider.sessions, "svc")  # another node, or the CLI
 
     def sees_new() -> bool:
         entry = cache.fresh("svc")

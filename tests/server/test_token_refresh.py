@@ -120,7 +120,8 @@ def test_logout_ends_the_session(client: TestClient) -> None:
 
 def test_revocation_is_bound_to_the_caller(client: TestClient, provider: Provider) -> None:
     """RFC 7009 §2.1: a caller may revoke only tokens issued to it."""
-    from idgate.services.clients import ClientSpec, add_client
+    from idgate.services.clients.metadata import ClientSpec
+    from idgate.services.clients.registry import add_client
 
     _view, secret = add_client(provider.sessions, ClientSpec(client_id="batch", grant_types=["client_credentials"]))
     body = login(client).json()  # first-party tokens

@@ -16,8 +16,8 @@ from rich.table import Table
 
 from idgate.cli.common import DatabaseOpt, DataOpt, open_provider
 from idgate.errors import InvalidRequest
-from idgate.services import clients as service
-from idgate.services.clients import ClientSpec
+from idgate.services.clients import registry
+from idgate.services.clients.metadata import ClientSpec
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -62,7 +62,7 @@ def add(
                       access_token_ttl=access_token_ttl, refresh_token_ttl=refresh_token_ttl)
     provider = open_provider(data, database)
     try:
-        client, secret = service.add_client(provider.sessions, spec)
+        client, secret = registry.add_client(provider.sessions, spec)
     finally:
         provider.close()
     kind = "public" if client.public else "confidential"
@@ -77,7 +77,7 @@ def list_(data: DataOpt, database: DatabaseOpt = None,
     """List clients (never their secrets)."""
     provider = open_provider(data, database)
     try:
-        rows = service.list_clients(provider.sessions)
+        rows = registry.list_clients(provider.sessions)
     finally:
         provider.close()
     if as_json:
@@ -95,7 +95,7 @@ def show(client_id: str, data: DataOpt, database: DatabaseOpt = None) -> None:
     """Show one client as JSON (RFC 7591 names)."""
     provider = open_provider(data, database)
     try:
-        client = service.require_client(provider.sessions, client_id)
+        client = registry.require_client(provider.sessions, client_id)
     finally:
         provider.close()
     typer.echo(json.dumps(client.as_dict(), indent=2))
@@ -106,7 +106,7 @@ def remove(client_id: str, data: DataOpt, database: DatabaseOpt = None) -> None:
     """Remove a client: its codes and consents go, its tokens stop refreshing."""
     provider = open_provider(data, database)
     try:
-        service.remove_client(provider.sessions, client_id)
+        registry.remove_client(provider.sessions, client_id)
     finally:
         provider.close()
     typer.echo(f"removed client {client_id}")
@@ -117,7 +117,7 @@ def rotate_secret(client_id: str, data: DataOpt, database: DatabaseOpt = None) -
     """Replace a client's secret; the old one stops working at once."""
     provider = open_provider(data, database)
     try:
-        secret = service.rotate_secret(provider.sessions, client_id)
+        secret = registry.rotate_secret(provider.sessions, client_id)
     finally:
         provider.close()
     typer.echo(f"client_secret (shown once, stored only as a hash): {secret}")

@@ -17,7 +17,7 @@ from idgate.provider import Provider
 from idgate.server import errors
 from idgate.server import pages
 from idgate.server.endpoints import account, account_mfa, admin_clients, authorize, discovery, end_session, \
-    health, introspection, jwks, login, revocation, token, userinfo
+    health, interaction, interaction_mfa, introspection, jwks, login, revocation, token, userinfo
 from idgate.server.middleware import EdgeMiddleware
 from idgate.services.access_verifier import build_verifier
 
@@ -80,7 +80,8 @@ def create_app(provider: Provider) -> FastAPI:
 
     # The busiest endpoints first: a request is matched against the routes in this order.
     for module in (token, jwks, userinfo, introspection, login, revocation, discovery, health,
-                   authorize, end_session, account, account_mfa, admin_clients, pages,  # issue 4: third-party apps
+                   authorize, interaction, interaction_mfa, end_session,
+                   account, account_mfa, admin_clients, pages,  # issue 4: third-party apps
                    admin_users, admin_roles, admin_sessions, admin_events, mfa,  # issue 5: admin API, 2FA self-service
                    admin_audiences):  # issue 3: encryption keys of resource servers
         _add_routes(app, module.router)

@@ -23,7 +23,9 @@ from idgate.jose.algorithms import ASYMMETRIC_ALGS
 from idgate.jose.pubkeys import load_jwks
 from idgate.jose.verify import parse_claims, split_compact, decode_segment, verify_compact
 from idgate.provider import Provider
-from idgate.services.clients import ClientCache, ClientView, get_client
+from idgate.services.clients.cache import ClientCache
+from idgate.services.clients.registry import get_client
+from idgate.services.clients.view import ClientView
 from idgate.store import clients as repo
 from idgate.store.db import transaction
 

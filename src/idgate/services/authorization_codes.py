@@ -15,7 +15,7 @@ from idgate.provider import Provider
 from idgate import events
 from idgate.services.authorize_request import AuthRequest
 from idgate.services.client_tokens import TokenSet, refresh_lifetimes, third_party_access_token
-from idgate.services.clients import ClientView
+from idgate.services.clients.view import ClientView
 from idgate.services.interaction_flow import grantable_scope
 from idgate.services.oidc import ACR_PASSWORD, ACR_TWO_FACTOR, id_token
 from idgate.store import clients as repo

@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass
 from idgate.errors import IdgateError, InvalidScope
 from idgate.provider import Provider
 from idgate.services.client_tokens import client_audience
-from idgate.services.clients import ClientView, get_client, redirect_uri_registered
+from idgate.services.clients.view import ClientView
+from idgate.services.clients.registry import get_client
+from idgate.services.clients.redirect_uris import redirect_uri_registered
 from idgate.store.db import transaction
 from idgate.tokens.access import parse_scope
 

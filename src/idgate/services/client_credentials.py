@@ -7,7 +7,7 @@ from idgate.errors import InvalidScope, UnauthorizedClient
 from idgate.provider import Provider
 from idgate import events
 from idgate.services.client_tokens import TokenSet, access_ttl, client_audience, sign_for
-from idgate.services.clients import ClientView
+from idgate.services.clients.view import ClientView
 from idgate.services.oidc import OIDC_SCOPES
 from idgate.tokens.access import parse_scope
 

@@ -10,7 +10,7 @@ from typing import Any
 from idgate.config.schema import ACCESS_TTL_CEILING
 from idgate.jose.jwe import encrypt_nested
 from idgate.provider import Provider
-from idgate.services.clients import ClientView
+from idgate.services.clients.view import ClientView
 from idgate.services.issuance import TokenResponse, allowed_audiences, lifetimes
 from idgate.store.users import UserView
 from idgate.tokens import refresh

@@ -6,7 +6,7 @@ from __future__ import annotations
 from idgate import clock
 from idgate.provider import Provider
 from idgate.services.authorize_request import AuthRequest
-from idgate.services.clients import ClientView
+from idgate.services.clients.view import ClientView
 from idgate.services.oidc import OIDC_SCOPES
 from idgate.store import clients as repo
 from idgate.store import users

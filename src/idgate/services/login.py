@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from idgate import clock
 from idgate.errors import InvalidCredentials
 from idgate.passwords.hashing import VerifyResult
-from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider
+from idgate.provider import Provider
+from idgate.services.clients.first_party import FIRST_PARTY_CLIENT_ID
 from idgate.services.issuance import TokenResponse, access_claims, allowed_audiences, lifetimes, \
     mint_access_token, refuse_readable_confidential_claims, sign_access_claims
 from idgate.store import users

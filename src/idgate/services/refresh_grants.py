@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from idgate import clock, ids
 from idgate.errors import InvalidGrant, InvalidScope, UnauthorizedClient
-from idgate.provider import FIRST_PARTY_CLIENT_ID, Provider
+from idgate.services.clients.first_party import FIRST_PARTY_CLIENT_ID
+from idgate.provider import Provider
 from idgate import events
 from idgate.services.client_tokens import TokenSet, refresh_lifetimes, third_party_access_token
-from idgate.services.clients import ClientView
+from idgate.services.clients.view import ClientView
 from idgate.services.issuance import TokenResponse, lifetimes, mint_access_token
 from idgate.services.oidc import OIDC_SCOPES, id_token
 from idgate.store import tokens as token_rows

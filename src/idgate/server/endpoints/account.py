@@ -20,13 +20,13 @@ from idgate.errors import InvalidCredentials, InvalidRequest, TooManyRequests, W
 from idgate.mfa import service as mfa
 from idgate.provider import Provider
 from idgate.server.deps import provider_of
-from idgate.server.endpoints.authorize import start_account_sign_in
 from idgate.server.forms import read_params
+from idgate.server.interactions import start_account_sign_in
 from idgate.server.pages import Browser, CsrfError, check_csrf, clear_cookie, error_page, load_browser, render, run, \
     sign_out
 from idgate.services import accounts
 from idgate.services.interaction_flow import load_user
-from idgate.services.clients import get_client
+from idgate.services.clients.registry import get_client
 from idgate.services.login import authenticate
 from idgate.store import clients as repo
 from idgate.store import tokens as token_rows

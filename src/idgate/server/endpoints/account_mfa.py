@@ -24,7 +24,7 @@ from idgate.mfa import InvalidOtp
 from idgate.mfa import service as mfa
 from idgate.provider import Provider
 from idgate.server.endpoints.account import account_form, account_page, signed_in
-from idgate.server.endpoints.authorize import start_account_sign_in
+from idgate.server.interactions import start_account_sign_in
 from idgate.server.pages import Browser, render, run
 from idgate.store.users import UserView
 

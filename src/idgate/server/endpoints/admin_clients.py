@@ -27,8 +27,8 @@ from idgate.server.deps import provider_of, verifier_of
 from idgate.server.endpoints.userinfo import bearer_token
 from idgate.server.forms import read_body
 from idgate.server.responses import NO_STORE
-from idgate.services import clients as service
-from idgate.services.clients import ClientSpec
+from idgate.services.clients import registry
+from idgate.services.clients.metadata import ClientSpec
 
 router = APIRouter(prefix="/admin/clients")
 ADMIN_SCOPE = "admin"
@@ -107,7 +107,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 async def list_clients(request: Request) -> JSONResponse:
     _require_admin(request)
     provider = provider_of(request)
-    rows = await anyio.to_thread.run_sync(service.list_clients, provider.sessions)
+    rows = await anyio.to_thread.run_sync(registry.list_clients, provider.sessions)
     return JSONResponse({"clients": [c.as_dict() for c in rows]}, headers=NO_STORE)
 
 
@@ -116,7 +116,7 @@ async def add_client(request: Request) -> JSONResponse:
     _require_admin(request)
     provider = provider_of(request)
     spec = spec_from_json(await _json_body(request))
-    client, secret = await anyio.to_thread.run_sync(service.add_client, provider.sessions, spec)
+    client, secret = await anyio.to_thread.run_sync(registry.add_client, provider.sessions, spec)
     provider.clients.invalidate(client.client_id)  # forget a cached "no such client"
     body = client.as_dict()
     if secret is not None:
@@ -128,7 +128,7 @@ async def add_client(request: Request) -> JSONResponse:
 async def get_client(request: Request, client_id: str) -> JSONResponse:
     _require_admin(request)
     provider = provider_of(request)
-    client = await anyio.to_thread.run_sync(service.require_client, provider.sessions, client_id)
+    client = await anyio.to_thread.run_sync(registry.require_client, provider.sessions, client_id)
     return JSONResponse(client.as_dict(), headers=NO_STORE)
 
 
@@ -136,7 +136,7 @@ async def get_client(request: Request, client_id: str) -> JSONResponse:
 async def remove_client(request: Request, client_id: str) -> Response:
     _require_admin(request)
     provider = provider_of(request)
-    await anyio.to_thread.run_sync(service.remove_client, provider.sessions, client_id)
+    await anyio.to_thread.run_sync(registry.remove_client, provider.sessions, client_id)
     provider.clients.invalidate(client_id)  # refused at once on this node (others: within 1 s)
     return Response(status_code=204)
 
@@ -145,6 +145,6 @@ async def remove_client(request: Request, client_id: str) -> Response:
 async def rotate_secret(request: Request, client_id: str) -> JSONResponse:
     _require_admin(request)
     provider = provider_of(request)
-    secret = await anyio.to_thread.run_sync(service.rotate_secret, provider.sessions, client_id)
+    secret = await anyio.to_thread.run_sync(registry.rotate_secret, provider.sessions, client_id)
     provider.clients.invalidate(client_id)  # the old secret stops working at once on this node
     return JSONResponse({"client_id": client_id, "client_secret": secret}, headers=NO_STORE)

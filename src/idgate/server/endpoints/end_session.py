@@ -25,7 +25,8 @@ from idgate.server.forms import read_params
 from idgate.server.pages import Browser, CsrfError, check_csrf, clear_cookie, error_page, load_browser, render, \
     run, sign_out
 from idgate.services.authorize_request import PageError
-from idgate.services.clients import ClientView, find_client
+from idgate.services.clients.registry import find_client
+from idgate.services.clients.view import ClientView
 from idgate.services.oidc import hint_client_id, verify_id_token_hint
 from idgate.store import clients as repo
 from idgate.store import tokens as token_rows

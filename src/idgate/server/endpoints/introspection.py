@@ -27,7 +27,7 @@ from idgate.server.client_auth import assertion_audiences, authenticate_client
 from idgate.server.deps import provider_of, verifier_of
 from idgate.server.forms import read_params, required
 from idgate.server.responses import NO_STORE
-from idgate.services.clients import ClientView
+from idgate.services.clients.view import ClientView
 from idgate.store import tokens as token_rows
 from idgate.store import users
 from idgate.store.db import transaction

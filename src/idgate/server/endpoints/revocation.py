@@ -10,7 +10,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from idgate.provider import FIRST_PARTY_CLIENT_ID
+from idgate.services.clients.first_party import FIRST_PARTY_CLIENT_ID
 from idgate.server.client_auth import assertion_audiences, authenticate_client
 from idgate.server.deps import provider_of
 from idgate.server.forms import read_params, required

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from idgate.errors import InvalidToken
-from idgate.provider import FIRST_PARTY_CLIENT_ID
 from idgate.server.deps import provider_of, verifier_of
+from idgate.services.clients.first_party import FIRST_PARTY_CLIENT_ID
 from idgate.services.oidc import third_party_userinfo
 from idgate.store import users
 from idgate.store.db import transaction

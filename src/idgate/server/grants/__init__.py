@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from idgate.provider import Provider
 from idgate.server.grants import authorization_code, client_credentials, refresh_token
-from idgate.services.clients import ClientView
+from idgate.services.clients.view import ClientView
 from idgate.services.issuance import TokenResponse
 
 GrantFunction = Callable[[Provider, dict[str, str], ClientView | None], TokenResponse]

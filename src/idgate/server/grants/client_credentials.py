@@ -6,7 +6,7 @@ from idgate.errors import InvalidClient
 from idgate.provider import Provider
 from idgate.services.client_credentials import client_credentials
 from idgate.services.client_tokens import TokenSet
-from idgate.services.clients import ClientView
+from idgate.services.clients.view import ClientView
 
 
 def grant(provider: Provider, params: dict[str, str], client: ClientView | None) -> TokenSet:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from idgate.provider import Provider
 from idgate.server.forms import required
-from idgate.services.clients import ClientView
+from idgate.services.clients.view import ClientView
 from idgate.services.issuance import TokenResponse
 from idgate.services.refresh_grants import client_refresh, refresh_grant, refuse_foreign_refresh_token
 
