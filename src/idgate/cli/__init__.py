@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import sys
 
+from typing import Annotated
+
 import typer
 
+from idgate.cli.version import print_version, version_command
 from idgate.errors import IdgateError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="idgate: a secure-by-default identity provider.")
 
 
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=print_version, is_eager=True,
+                                                help="Show idgate's version and exit.")] = False) -> None:
+    """idgate: a secure-by-default identity provider."""
+
+
 def _register() -> None:
     from idgate.cli import audiences, audit, db, init, inspect, keys, login, serve, users, verify
 
+    app.command("version")(version_command)
     app.command("init")(init.init_command)
     app.command("serve")(serve.serve_command)
     app.command("verify")(verify.verify_command)

@@ -13,9 +13,8 @@ import typer
 if TYPE_CHECKING:
     from idgate.provider import Provider
 
-from idgate.config.schema import Settings
-
 from idgate.config.loading import load_settings
+from idgate.config.schema import Settings
 from idgate.errors import ConfigError
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Data folder made by 'idgate init'.")]
