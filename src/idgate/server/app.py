@@ -17,7 +17,7 @@ from idgate.provider import Provider
 from idgate.server import errors
 from idgate.server import pages
 from idgate.server.endpoints import account, account_mfa, admin_clients, authorize, discovery, end_session, \
-    health, interaction, interaction_mfa, introspection, jwks, login, revocation, token, userinfo
+    health, home, interaction, interaction_mfa, introspection, jwks, login, revocation, token, userinfo
 from idgate.server.middleware import EdgeMiddleware
 from idgate.services.access_verifier import build_verifier
 
@@ -83,7 +83,8 @@ def create_app(provider: Provider) -> FastAPI:
                    authorize, interaction, interaction_mfa, end_session,
                    account, account_mfa, admin_clients, pages,  # issue 4: third-party apps
                    admin_users, admin_roles, admin_sessions, admin_events, mfa,  # issue 5: admin API, 2FA self-service
-                   admin_audiences):  # issue 3: encryption keys of resource servers
+                   admin_audiences,  # issue 3: encryption keys of resource servers
+                   home):  # issue 16: the landing page and /docs
         _add_routes(app, module.router)
     from idgate.server.schemas import install_openapi  # error replies documented on every operation
 

@@ -40,7 +40,7 @@ SESSION_IDLE = timedelta(hours=2)
 SESSION_ABSOLUTE = timedelta(hours=12)
 HERE = Path(__file__).parent
 STATIC = {"idgate.css": "text/css; charset=utf-8", "form_post.js": "text/javascript; charset=utf-8",
-          "favicon.svg": "image/svg+xml"}
+          "favicon.svg": "image/svg+xml", "docs-init.js": "text/javascript; charset=utf-8"}
 
 _env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
