@@ -20,6 +20,13 @@ pytestmark = pytest.mark.slow
 METRICS_TOKEN = "ops-" + "k" * 40
 
 
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
 def _workers(pid: int) -> list[int]:
     """The supervisor's worker processes (spawned interpreters)."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
@@ -131,6 +138,14 @@ def test_workers_share_the_port_database_and_metrics(tmp_path: Path) -> None:
             jwks = [line for line in scrape.text.splitlines()
                     if line.startswith("idgate_http_requests_total{") and 'route="/jwks.json"' in line]
             assert sum(float(line.rsplit(" ", 1)[1]) for line in jwks) == n, jwks
+            # process_* describe the whole server (supervisor + workers), not the answering worker
+            values = {line.split(" ")[0]: float(line.rsplit(" ", 1)[1]) for line in scrape.text.splitlines()
+                      if line and not line.startswith("#")}
+            assert values["idgate_processes"] >= 3
+            one_worker = _rss_bytes(workers[0])
+            assert values["process_resident_memory_bytes"] > 2 * one_worker * 0.9
+            assert values["python_gc_collections_total{generation=\"0\"}"] > 0
+            assert sum(1 for name in values if name.startswith("python_info{")) == 1
         # a worker that dies is replaced; the other one keeps serving meanwhile
         os.kill(workers[0], signal.SIGKILL)
         with server.client() as c:

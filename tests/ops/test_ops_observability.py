@@ -114,6 +114,17 @@ def test_metrics_need_the_bearer_token(client: TestClient) -> None:
     assert "/metrics" not in client.get("/openapi.json").json()["paths"]
 
 
+def test_metrics_carry_the_process_and_python_runtime_series(client: TestClient) -> None:
+    """Issue 16: Prometheus' standard process_* and python_* series, beside idgate's own."""
+    text = client.get("/metrics", headers={"Authorization": "Bearer " + METRICS_TOKEN}).text
+    values = {line.split(" ")[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line and not line.startswith("#")}
+    assert values["process_resident_memory_bytes"] > 10_000_000
+    assert values["process_cpu_seconds_total"] > 0 and values["process_open_fds"] > 0
+    assert any(name.startswith("python_info{") for name in values)
+    assert 'python_gc_collections_total{generation="0"}' in values
+
+
 def test_metrics_are_off_without_a_token(tmp_path: Path) -> None:
     dep = init_deployment_fast(tmp_path / "data")
     p = Provider(load_settings(dep.data))

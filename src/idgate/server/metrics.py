@@ -43,6 +43,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from starlette.types import Scope
 
 from idgate import events
+from idgate.server import process_metrics
 
 if TYPE_CHECKING:
     from idgate.provider import Provider
@@ -87,6 +88,9 @@ class Metrics:
         self._queue_written = -1.0
         if not self._multiprocess:
             self.queue.set_function(self.queue_depth)
+            process_metrics.register_single_process(reg)  # process_* and python_* (issue 16)
+        else:
+            process_metrics.count_gc_in_worker()
         _EVENT_SINKS.append(weakref.ref(self, _EVENT_SINKS.remove))
 
     def queue_depth(self) -> float:
@@ -154,6 +158,7 @@ class Metrics:
         self.queue.set(self.queue_depth())
         merged = CollectorRegistry()
         mp.MultiProcessCollector(merged)
+        process_metrics.register_multiprocess(merged)
         return generate_latest(merged)
 
 
