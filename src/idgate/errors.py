@@ -165,6 +165,36 @@ class InvalidToken(OAuthError):
         return {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{self.description}"'}
 
 
+class InvalidDpopProof(OAuthError):
+    """RFC 9449 §5 and §7.1 ``invalid_dpop_proof``: the DPoP proof is missing, malformed or does
+    not fit the request or the token. 400 at the token endpoint; resource servers answer 401.
+
+    ``reason`` is a fixed, short cause (``stale_iat``, ``wrong_htu``...), never request data."""
+
+    error = "invalid_dpop_proof"
+    status_code = 400
+    description = "The DPoP proof is invalid."
+
+    def __init__(self, reason: str = "invalid", description: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(description or f"DPoP proof refused: {reason.replace('_', ' ')}.", detail=reason)
+
+
+class UseDpopNonce(OAuthError):
+    """RFC 9449 §8.1 / §9 ``use_dpop_nonce``: send the proof again with this server nonce."""
+
+    error = "use_dpop_nonce"
+    status_code = 400
+    description = "Authorization server requires nonce in DPoP proof."
+
+    def __init__(self, nonce: str, description: str | None = None) -> None:
+        self.nonce = nonce
+        super().__init__(description, detail="nonce missing or stale")
+
+    def headers(self) -> dict[str, str]:
+        return {"DPoP-Nonce": self.nonce, "Cache-Control": "no-store"}
+
+
 class InsufficientScope(OAuthError):
     """RFC 6750 §3.1 insufficient_scope."""
 

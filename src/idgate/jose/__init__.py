@@ -10,6 +10,7 @@ from idgate.jose.keys import (
     decrypt_private_key,
     encrypt_private_key,
     generate_signing_key,
+    jwk_thumbprint,
     public_jwk,
     thumbprint,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "decrypt_private_key",
     "encrypt_private_key",
     "generate_signing_key",
+    "jwk_thumbprint",
     "public_jwk",
     "sign_jwt",
     "thumbprint",

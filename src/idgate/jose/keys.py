@@ -65,6 +65,18 @@ def thumbprint(key: JoseKey) -> str:
     return key.thumbprint()
 
 
+def jwk_thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638 SHA-256 thumbprint of a public JWK given as a dict (DPoP ``jkt``, RFC 9449 §6.1).
+    Raises ValueError for anything that is not a well-formed EC, OKP or RSA key."""
+    from joserfc.errors import JoseError
+    from joserfc.jwk import JWKRegistry
+
+    try:
+        return JWKRegistry.import_key(dict(jwk)).thumbprint()
+    except (JoseError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError("not a usable JWK") from exc
+
+
 def public_jwk(key: JoseKey, alg: str, kid: str) -> dict[str, Any]:
     data = dict(key.as_dict(private=False))
     if any(m in data for m in _PRIVATE_MEMBERS) and data.get("kty") != "oct":
