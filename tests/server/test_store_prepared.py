@@ -48,7 +48,8 @@ def test_prepared_inserts_store_exactly_what_sqlalchemy_stores(provider: Provide
         token_row = {"token_hash": f"h_{how}", "family_id": "f", "session_id": f"s_{how}", "user_id": uid,
                      "client_id": "c", "scope": "a b", "audience": "https://api", "parent_hash": None,
                      "created_at": at, "expires_at": at + timedelta(days=14),
-                     "absolute_expires_at": at + timedelta(days=30), "used_at": None, "revoked_at": None}
+                     "absolute_expires_at": at + timedelta(days=30), "used_at": None, "revoked_at": None,
+                     "dpop_jkt": None}
         event_row = {"at": at, "kind": f"test.{how}", "outcome": "success", "actor": uid, "client_id": None,
                      "ip": "192.0.2.1", "request_id": "r1", "detail": '{"k": "v"}'}
         with transaction(provider.sessions) as s:

@@ -46,6 +46,8 @@ def add(
     skip_consent: Annotated[bool, typer.Option("--skip-consent", help="First-party app: no consent page.")] = False,
     access_token_ttl: Annotated[int | None, typer.Option(help="Access-token lifetime (s), within the ceiling.")] = None,
     refresh_token_ttl: Annotated[int | None, typer.Option(help="Refresh-token lifetime (s), within the server's.")] = None,
+    dpop: Annotated[bool | None, typer.Option("--dpop/--no-dpop", help="Require DPoP-bound tokens (RFC 9449 "
+                                              "§5.2). Default: the server's dpop_bound_access_tokens_default.")] = None,
     database: DatabaseOpt = None,
 ) -> None:
     """Register a client; a confidential client's secret is printed once."""
@@ -59,14 +61,18 @@ def add(
                       redirect_uris=redirect_uri or [], scopes=scope or [], public=public, name=name or "",
                       auth_method=auth_method, post_logout_redirect_uris=post_logout_redirect_uri or [],
                       audiences=audience or [], jwks=jwks_doc, introspect=introspect, skip_consent=skip_consent,
-                      access_token_ttl=access_token_ttl, refresh_token_ttl=refresh_token_ttl)
+                      access_token_ttl=access_token_ttl, refresh_token_ttl=refresh_token_ttl,
+                      dpop_bound_access_tokens=dpop)
     provider = open_provider(data, database)
     try:
-        client, secret = registry.add_client(provider.sessions, spec)
+        client, secret = registry.add_client(provider.sessions, spec,
+                                             dpop_default=provider.settings.dpop_bound_access_tokens_default)
     finally:
         provider.close()
     kind = "public" if client.public else "confidential"
-    typer.echo(f"added {kind} client {client.client_id} ({client.auth_method}; grants {' '.join(client.grant_types)})")
+    dpop_note = "; DPoP required" if client.dpop_bound_access_tokens else ""
+    typer.echo(f"added {kind} client {client.client_id} ({client.auth_method}; grants {' '.join(client.grant_types)}"
+               f"{dpop_note})")
     if secret is not None:
         typer.echo(f"client_secret (shown once, stored only as a hash): {secret}")
 

@@ -93,6 +93,17 @@ class Settings:
     require_mfa_roles: tuple[str, ...] = _doc("Roles whose members must use a second factor (TOTP). Roles can "
                                               "also be marked through the admin API.", ())
     mfa_issuer_label: str = _doc("Issuer label shown in authenticator apps for TOTP enrolments.", "idgate")
+    # --- DPoP (RFC 9449, issue 20): sender-constrained tokens. See README "DPoP".
+    dpop_nonce: bool = _doc("Require a server nonce in DPoP proofs sent to /token and /login (RFC 9449 §8): a "
+                            "proof made in advance or copied from elsewhere is refused with use_dpop_nonce and "
+                            "the client retries with the nonce from the DPoP-Nonce header.", True)
+    dpop_nonce_lifetime: int = _doc("A DPoP nonce is valid for this long, then for one more period (seconds). "
+                                    "Every node derives the same nonces from the key-encryption key.", 300)
+    dpop_proof_max_age: int = _doc("Oldest DPoP proof accepted, by its iat (seconds); 5 s of clock skew are "
+                                   "allowed the other way. Proof ids are remembered this long.", 60)
+    dpop_bound_access_tokens_default: bool = _doc("New clients require DPoP (client metadata "
+                                                  "dpop_bound_access_tokens, RFC 9449 §5.2) unless registered "
+                                                  "otherwise.", False)
     # --- Operations (issue 7): processes, metrics, logs. See README "Operations".
     workers: int = _doc("Server processes (`idgate serve --workers N`) sharing the listening socket and the "
                         "database. On SQLite (one machine) writes take turns; several machines need PostgreSQL.", 1)
@@ -141,6 +152,10 @@ class Settings:
             raise ConfigError(f"Config 'port' is {self.port}; use 1..65535.")
         _check_throttle(self)
         _check_operations(self)
+        if not 10 <= self.dpop_nonce_lifetime <= 86_400:
+            raise ConfigError(f"Config 'dpop_nonce_lifetime' is {self.dpop_nonce_lifetime}; use 10..86400 seconds.")
+        if not 5 <= self.dpop_proof_max_age <= 600:
+            raise ConfigError(f"Config 'dpop_proof_max_age' is {self.dpop_proof_max_age}; use 5..600 seconds.")
         return self
 
 

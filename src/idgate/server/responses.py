@@ -22,11 +22,14 @@ class _TokenReply(Response):
 
     media_type = "application/json"
 
-    def __init__(self, content: bytes) -> None:
+    def __init__(self, content: bytes, extra: dict[str, str] | None = None) -> None:
         self.status_code, self.body, self.background = 200, content, None
         self.raw_headers = [(b"content-length", str(len(content)).encode("ascii")), *_TOKEN_HEADERS]
+        if extra:
+            self.raw_headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items())
 
 
-def token_response(body: dict[str, Any]) -> Response:
-    """RFC 6749 §5.1: the JSON token reply (the JSON ``JSONResponse`` writes, serialised faster)."""
-    return _TokenReply(jsonenc.compact(body))
+def token_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    """RFC 6749 §5.1: the JSON token reply (the JSON ``JSONResponse`` writes, serialised faster);
+    ``headers``: a few more, e.g. RFC 9449 §8.2 ``DPoP-Nonce``."""
+    return _TokenReply(jsonenc.compact(body), headers)

@@ -25,6 +25,7 @@ from idgate.store.db import transaction
 from idgate.store.models_oauth import AuthorizationCode
 from idgate.store.users import UserView
 from idgate.tokens import refresh
+from idgate.tokens.access import token_type
 
 CODE_TTL = 60  # seconds; RFC 6749 §4.1.2 recommends at most 10 minutes
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636 §4.1
@@ -42,6 +43,7 @@ def issue_code(provider: Provider, req: AuthRequest, user: UserView, *, auth_tim
             code_challenge=req.code_challenge, auth_time=auth_time, amr=amr,
             acr=ACR_TWO_FACTOR if "otp" in amr.split() else ACR_PASSWORD, sid=sid,
             created_at=clock.from_timestamp(issued), expires_at=clock.from_timestamp(issued + CODE_TTL),
+            dpop_jkt=req.dpop_jkt,
         ))
         if issued % 16 == 0:  # now and then, sweep codes long expired
             repo.purge_codes(session, clock.from_timestamp(issued - 86_400))
@@ -64,7 +66,8 @@ def _revoke_issued(session: Any, row: AuthorizationCode, now: int) -> None:
         token_rows.deny_jti(session, row.access_jti, row.access_expires_at)
 
 
-def exchange_code(provider: Provider, client: ClientView, params: dict[str, str], now: int | None = None) -> TokenSet:
+def exchange_code(provider: Provider, client: ClientView, params: dict[str, str], now: int | None = None, *,
+                  dpop_jkt: str | None = None) -> TokenSet:
     issued = clock.now() if now is None else now
     if "authorization_code" not in client.grant_types:
         raise UnauthorizedClient(detail=f"{client.client_id} lacks authorization_code")
@@ -98,10 +101,14 @@ def exchange_code(provider: Provider, client: ClientView, params: dict[str, str]
                 raise InvalidGrant(detail="redirect_uri differs from the authorization request")
             if not pkce_matches(verifier, row.code_challenge):
                 raise InvalidGrant(detail="PKCE verifier does not match")
+            if row.dpop_jkt is not None and row.dpop_jkt != dpop_jkt:
+                # RFC 9449 §10.1: the code was requested for one key; only a proof of it redeems it.
+                raise InvalidGrant(detail="authorization code bound to another DPoP key" if dpop_jkt
+                                   else "authorization code bound to a DPoP key; send a DPoP proof")
             if not repo.spend_code(session, row.code_hash, clock.from_timestamp(issued)):
                 reused = True  # lost a race with another use: the row is re-read below
         if not reused:
-            return _tokens_for_code(provider, session, client, row, issued)
+            return _tokens_for_code(provider, session, client, row, issued, dpop_jkt)
     if reused:
         with transaction(provider.sessions) as session:
             row = repo.find_code(session, ids.token_hash(code))
@@ -113,7 +120,7 @@ def exchange_code(provider: Provider, client: ClientView, params: dict[str, str]
 
 
 def _tokens_for_code(provider: Provider, session: Any, client: ClientView, row: AuthorizationCode,
-                     now: int) -> TokenSet:
+                     now: int, dpop_jkt: str | None) -> TokenSet:
     user_row = users.get(session, row.user_id)
     if user_row is None or user_row.disabled:
         raise InvalidGrant(detail="user gone or disabled")
@@ -121,7 +128,7 @@ def _tokens_for_code(provider: Provider, session: Any, client: ClientView, row: 
     scope = row.scope.split()
     amr = row.amr.split()
     access, claims = third_party_access_token(provider, user, client, scope, row.audience, now,
-                                              auth_time=row.auth_time, amr=amr)
+                                              auth_time=row.auth_time, amr=amr, dpop_jkt=dpop_jkt)
     row.access_jti = str(claims["jti"])
     row.access_expires_at = clock.from_timestamp(int(claims["exp"]))
     refresh_token = None
@@ -130,17 +137,20 @@ def _tokens_for_code(provider: Provider, session: Any, client: ClientView, row: 
                                              scope=row.scope, audience=row.audience,
                                              now=clock.from_timestamp(now),
                                              lifetimes=refresh_lifetimes(provider, client), amr=row.amr,
-                                             auth_time=row.auth_time, acr=row.acr, sid=row.sid)
+                                             auth_time=row.auth_time, acr=row.acr, sid=row.sid,
+                                             # RFC 9449 §5: a public client's refresh tokens are
+                                             # bound too; a confidential one authenticates instead.
+                                             dpop_jkt=dpop_jkt if client.public else None)
         row.login_session_id = grant.session_id
         if row.sid:
             repo.link_session(session, grant.session_id, row.sid, client.client_id)
     events.record(None, "token.issued", "success", session=session, actor=user.id, client_id=client.client_id,
                   grant="authorization_code", scope=row.scope, aud=row.audience, jti=row.access_jti,
-                  sid=row.login_session_id)
+                  sid=row.login_session_id, dpop_jkt=dpop_jkt)
     id_tok = None
     if "openid" in scope:
         id_tok = id_token(provider, user=user, client_id=client.client_id, scope=scope, now=now,
                           auth_time=row.auth_time, nonce=row.nonce, amr=amr, acr=row.acr, sid=row.sid,
                           access_token=access)
     return TokenSet(access_token=access, expires_in=int(claims["exp"]) - now, scope=row.scope,
-                    refresh_token=refresh_token, id_token=id_tok)
+                    refresh_token=refresh_token, id_token=id_tok, token_type=token_type(dpop_jkt))

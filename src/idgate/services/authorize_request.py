@@ -25,6 +25,7 @@ from idgate.tokens.access import parse_scope
 RESPONSE_MODES = ("query", "form_post")
 PROMPTS = ("none", "login", "consent")
 _PKCE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url(SHA-256) without padding
+_JKT = re.compile(r"^[A-Za-z0-9_-]{43}$")  # RFC 7638 SHA-256 thumbprint, base64url (RFC 9449 §10)
 MAX_STATE = 2048
 MAX_NONCE = 512
 
@@ -50,6 +51,7 @@ class AuthRequest:
     prompt: tuple[str, ...] = ()
     max_age: int | None = None
     login_hint: str | None = None
+    dpop_jkt: str | None = None  # RFC 9449 §10: the key the code will be redeemable with
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -167,10 +169,13 @@ def parse_request(provider: Provider, pairs: list[tuple[str, str]]) -> tuple[Aut
     login_hint = params.get("login_hint") or None
     if login_hint is not None and len(login_hint) > 128:
         raise fail("invalid_request", "login_hint is too long.")
+    dpop_jkt = params.get("dpop_jkt") or None
+    if dpop_jkt is not None and not _JKT.fullmatch(dpop_jkt):
+        raise fail("invalid_request", "dpop_jkt must be the base64url SHA-256 JWK thumbprint of the DPoP key.")
     try:
         audience = client_audience(provider, client, params.get("resource") or params.get("audience"))
     except IdgateError:
         raise fail("invalid_target", "The requested resource is not allowed for this application.") from None
     return AuthRequest(client_id=client.client_id, redirect_uri=redirect_uri, scope=scope, code_challenge=challenge,
                        audience=audience, state=state, nonce=nonce, response_mode=mode, prompt=prompt,
-                       max_age=max_age, login_hint=login_hint), client
+                       max_age=max_age, login_hint=login_hint, dpop_jkt=dpop_jkt), client

@@ -9,11 +9,11 @@ from idgate import events
 from idgate.services.client_tokens import TokenSet, access_ttl, client_audience, sign_for
 from idgate.services.clients.view import ClientView
 from idgate.services.oidc import OIDC_SCOPES
-from idgate.tokens.access import parse_scope
+from idgate.tokens.access import bind, parse_scope, token_type
 
 
 def client_credentials(provider: Provider, client: ClientView, params: dict[str, str],
-                       now: int | None = None) -> TokenSet:
+                       now: int | None = None, *, dpop_jkt: str | None = None) -> TokenSet:
     """RFC 6749 §4.4: a token for the client itself: ``sub`` = client id, no user claims."""
     issued = clock.now() if now is None else now
     if client.public or "client_credentials" not in client.grant_types:
@@ -27,9 +27,10 @@ def client_credentials(provider: Provider, client: ClientView, params: dict[str,
     ttl = access_ttl(provider, client)
     claims = {"iss": provider.settings.issuer, "sub": client.client_id, "aud": audience, "exp": issued + ttl,
               "iat": issued, "nbf": issued, "jti": ids.jti(), "client_id": client.client_id, "scope": " ".join(scope)}
+    bind(claims, dpop_jkt)
     token = sign_for(provider, claims, audience)
     # Runs on the event loop (the token endpoint's hot path): the row goes in the next batch.
     events.record_batched(provider.event_writer, "token.issued", "success", actor=client.client_id,
                           client_id=client.client_id, grant="client_credentials", scope=" ".join(scope), aud=audience,
-                          jti=claims["jti"])
-    return TokenSet(access_token=token, expires_in=ttl, scope=" ".join(scope))
+                          jti=claims["jti"], dpop_jkt=dpop_jkt)
+    return TokenSet(access_token=token, expires_in=ttl, scope=" ".join(scope), token_type=token_type(dpop_jkt))

@@ -55,11 +55,13 @@ def lifetimes(settings: Settings) -> refresh.Lifetimes:
 
 
 def access_claims(provider: Provider, user: UserView, *, client_id: str, scope: list[str], audience: str,
-                  now: int, auth_time: int | None = None, amr: Sequence[str] = ("pwd",)) -> dict[str, Any]:
+                  now: int, auth_time: int | None = None, amr: Sequence[str] = ("pwd",),
+                  dpop_jkt: str | None = None) -> dict[str, Any]:
     settings = provider.settings
     return access_token_claims(user=user, issuer=settings.issuer, audience=audience, client_id=client_id,
                                scope=scope, ttl=settings.access_token_ttl, now=now,
-                               profile_claims=settings.profile_claims, auth_time=auth_time, amr=amr)
+                               profile_claims=settings.profile_claims, auth_time=auth_time, amr=amr,
+                               dpop_jkt=dpop_jkt)
 
 
 def refuse_readable_confidential_claims(provider: Provider, claims: dict[str, Any], audience: str) -> None:
@@ -73,14 +75,15 @@ def refuse_readable_confidential_claims(provider: Provider, claims: dict[str, An
 
 
 def mint_access_token(provider: Provider, user: UserView, *, client_id: str, scope: list[str], audience: str,
-                      now: int, auth_time: int | None = None, amr: Sequence[str] = ("pwd",)) -> str:
+                      now: int, auth_time: int | None = None, amr: Sequence[str] = ("pwd",),
+                      dpop_jkt: str | None = None) -> str:
     """Sign the access token; for an audience with a registered encryption key, encrypt it too.
 
     A token that would carry confidential claims (config ``confidential_claims``) in a readable
     payload is refused instead of leaked.
     """
     claims = access_claims(provider, user, client_id=client_id, scope=scope, audience=audience, now=now,
-                           auth_time=auth_time, amr=amr)
+                           auth_time=auth_time, amr=amr, dpop_jkt=dpop_jkt)
     refuse_readable_confidential_claims(provider, claims, audience)
     return sign_access_claims(provider, claims, audience)
 

@@ -26,7 +26,7 @@ from idgate.store import users
 from idgate.store.db import transaction
 from idgate.store.users import UserView
 from idgate.tokens import refresh
-from idgate.tokens.access import choose_audience, grant_scope, parse_scope
+from idgate.tokens.access import choose_audience, grant_scope, parse_scope, token_type
 
 
 @dataclass(frozen=True)
@@ -202,27 +202,31 @@ async def authenticate(provider: Provider, username: str, password: str, *, clie
 
 
 def _start_grant_in(session: Session, provider: Provider, user_id: str, scope: str, audience: str, now: int,
-                    amr: Sequence[str] = ("pwd",)) -> str:
+                    amr: Sequence[str] = ("pwd",), dpop_jkt: str | None = None) -> str:
     from idgate import events
 
     # The session keeps the login's amr: tokens refreshed from it carry the same.
     grant, token = refresh.start(session, user_id=user_id, client_id=FIRST_PARTY_CLIENT_ID, scope=scope,
                                  audience=audience, now=clock.from_timestamp(now),
-                                 lifetimes=lifetimes(provider.settings), amr=" ".join(amr))
+                                 lifetimes=lifetimes(provider.settings), amr=" ".join(amr), dpop_jkt=dpop_jkt)
     events.record(None, "token.issued", "success", actor=user_id, client_id=FIRST_PARTY_CLIENT_ID,
-                  session=session, sid=grant.session_id, scope=scope, grant="password")
+                  session=session, sid=grant.session_id, scope=scope, grant="password", dpop_jkt=dpop_jkt)
     return token
 
 
 def _start_grant(provider: Provider, user_id: str, scope: str, audience: str, now: int,
-                 amr: Sequence[str] = ("pwd",)) -> str:
+                 amr: Sequence[str] = ("pwd",), dpop_jkt: str | None = None) -> str:
     with transaction(provider.sessions) as session:
-        return _start_grant_in(session, provider, user_id, scope, audience, now, amr)
+        return _start_grant_in(session, provider, user_id, scope, audience, now, amr, dpop_jkt)
 
 
 async def password_login(provider: Provider, username: str, password: str, *, scope: str | None = None,
                          audience: str | None = None, now: int | None = None, otp: str | None = None,
-                         device_token: str | None = None, client_ip: str | None = None) -> TokenResponse:
+                         device_token: str | None = None, client_ip: str | None = None,
+                         dpop_jkt: str | None = None) -> TokenResponse:
+    """The first-party password login. With ``dpop_jkt`` (a checked DPoP proof's key, RFC 9449
+    §5) the access token and the refresh tokens of the new session are bound to that key: the
+    first-party app is a public client."""
     settings = provider.settings
     requested_scope = parse_scope(scope)
     chosen_audience = choose_audience(audience, allowed_audiences(provider), settings.token_audience)
@@ -237,10 +241,11 @@ async def password_login(provider: Provider, username: str, password: str, *, sc
         at = clock.now() if now is None else now
         granted_now = grant_scope(requested_scope, view.permissions)
         claims = access_claims(provider, view, client_id=FIRST_PARTY_CLIENT_ID, scope=granted_now,
-                               audience=chosen_audience, now=at)
+                               audience=chosen_audience, now=at, dpop_jkt=dpop_jkt)
         refuse_readable_confidential_claims(provider, claims, chosen_audience)
         prepared.append((at, claims))
-        return _start_grant_in(session, provider, view.id, " ".join(granted_now), chosen_audience, at)
+        return _start_grant_in(session, provider, view.id, " ".join(granted_now), chosen_audience, at,
+                               dpop_jkt=dpop_jkt)
 
     outcome = await check_credentials(provider, username, password, client_ip=client_ip, otp=otp,
                                       device_token=device_token, start_grant=start_grant)
@@ -255,18 +260,20 @@ async def password_login(provider: Provider, username: str, password: str, *, sc
 
         limited = dataclasses.replace(user, roles=(), permissions=())
         token = mint_access_token(provider, limited, client_id=FIRST_PARTY_CLIENT_ID, scope=[MFA_ENROLL_SCOPE],
-                                  audience=settings.issuer, now=issued_at, amr=outcome.amr)
+                                  audience=settings.issuer, now=issued_at, amr=outcome.amr, dpop_jkt=dpop_jkt)
         await events.arecord(provider.sessions, "token.issued", "success", actor=user.id,
                              client_id=FIRST_PARTY_CLIENT_ID, scope=MFA_ENROLL_SCOPE, grant="password")
         return TokenResponse(access_token=token, expires_in=settings.access_token_ttl, scope=MFA_ENROLL_SCOPE,
-                             device_token=outcome.device_token, mfa_enrollment_required=True)
+                             device_token=outcome.device_token, mfa_enrollment_required=True,
+                             token_type=token_type(dpop_jkt))
     granted = grant_scope(requested_scope, user.permissions)
     if outcome.refresh_token is not None and prepared:
         token, refresh_token = sign_access_claims(provider, prepared[0][1], chosen_audience), outcome.refresh_token
     else:  # a second factor was checked first: mint and start the grant now
         token = mint_access_token(provider, user, client_id=FIRST_PARTY_CLIENT_ID, scope=granted,
-                                  audience=chosen_audience, now=issued_at, amr=outcome.amr)
+                                  audience=chosen_audience, now=issued_at, amr=outcome.amr, dpop_jkt=dpop_jkt)
         refresh_token = await anyio.to_thread.run_sync(_start_grant, provider, user.id, " ".join(granted),
-                                                       chosen_audience, issued_at, outcome.amr)
+                                                       chosen_audience, issued_at, outcome.amr, dpop_jkt)
     return TokenResponse(access_token=token, expires_in=settings.access_token_ttl, scope=" ".join(granted),
-                         refresh_token=refresh_token, device_token=outcome.device_token)
+                         refresh_token=refresh_token, device_token=outcome.device_token,
+                         token_type=token_type(dpop_jkt))

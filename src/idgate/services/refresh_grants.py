@@ -23,11 +23,12 @@ from idgate.store import users
 from idgate.store.db import transaction
 from idgate.store.models_oauth import AuthorizationCode
 from idgate.tokens import refresh
-from idgate.tokens.access import grant_scope, parse_scope
+from idgate.tokens.access import grant_scope, parse_scope, token_type
 
 
 def refresh_grant(provider: Provider, token: str, *, client_id: str | None, scope: str | None = None,
-                  now: int | None = None, client_ip: str | None = None) -> TokenResponse:
+                  now: int | None = None, client_ip: str | None = None,
+                  dpop_jkt: str | None = None) -> TokenResponse:
     """Spend a refresh token, return a new access token and the next refresh token.
 
     Failed attempts are throttled per client IP (issue 5) before the token is looked up; a
@@ -44,8 +45,9 @@ def refresh_grant(provider: Provider, token: str, *, client_id: str | None, scop
         raise Throttled(decision.retry_after, detail="token endpoint back-off")
     try:
         with transaction(provider.sessions) as session:
+            # First-party apps are public clients: their refresh tokens carry the DPoP key (§5).
             grant, next_token = refresh.rotate(session, token, client_id, clock.from_timestamp(issued_at),
-                                               lifetimes(provider.settings))
+                                               lifetimes(provider.settings), dpop_jkt)
             view = users.view_by_id(session, grant.user_id)
             if view is None or view.disabled:
                 raise InvalidGrant(detail="user gone or disabled")
@@ -67,11 +69,11 @@ def refresh_grant(provider: Provider, token: str, *, client_id: str | None, scop
     still_permitted = [s for s in grant.scope.split() if s in view.permissions]
     granted = grant_scope(parse_scope(scope), still_permitted)
     access = mint_access_token(provider, view, client_id=grant.client_id, scope=granted, audience=grant.audience,
-                               now=issued_at, amr=amr)
+                               now=issued_at, amr=amr, dpop_jkt=dpop_jkt)
     events.record(provider.sessions, "token.refreshed", "success", actor=view.id, client_id=grant.client_id,
                   sid=grant.session_id, family=grant.family_id)
     return TokenResponse(access_token=access, expires_in=provider.settings.access_token_ttl,
-                         scope=" ".join(granted), refresh_token=next_token)
+                         scope=" ".join(granted), refresh_token=next_token, token_type=token_type(dpop_jkt))
 
 
 def revoke_after_reuse(provider: Provider, token: str, now: int) -> tuple[str | None, str | None]:
@@ -86,7 +88,7 @@ def revoke_after_reuse(provider: Provider, token: str, now: int) -> tuple[str | 
 
 
 def client_refresh(provider: Provider, client: ClientView, token: str, scope: str | None,
-                   now: int | None = None) -> TokenSet:
+                   now: int | None = None, *, dpop_jkt: str | None = None) -> TokenSet:
     """Refresh for a registered client: the token must be this client's (RFC 6749 §6); the scope
     stays within what was granted, what the client is registered for and what the user still holds."""
     issued = clock.now() if now is None else now
@@ -95,7 +97,7 @@ def client_refresh(provider: Provider, client: ClientView, token: str, scope: st
     try:
         with transaction(provider.sessions) as session:
             grant, next_token = refresh.rotate(session, token, client.client_id, clock.from_timestamp(issued),
-                                               refresh_lifetimes(provider, client))
+                                               refresh_lifetimes(provider, client), dpop_jkt)
             user = users.view_by_id(session, grant.user_id)
             if user is None or user.disabled:
                 raise InvalidGrant(detail="user gone or disabled")
@@ -121,7 +123,7 @@ def client_refresh(provider: Provider, client: ClientView, token: str, scope: st
         raise InvalidScope(detail="refresh may only narrow the scope")
     granted = list(requested) if requested is not None else still
     access, claims = third_party_access_token(provider, user, client, granted, grant.audience, issued,
-                                              auth_time=auth_time, amr=amr)
+                                              auth_time=auth_time, amr=amr, dpop_jkt=dpop_jkt)
     events.record(provider.sessions, "token.refreshed", "success", actor=user.id, client_id=client.client_id,
                   sid=grant.session_id, family=grant.family_id, jti=claims["jti"])
     id_tok = None
@@ -133,7 +135,7 @@ def client_refresh(provider: Provider, client: ClientView, token: str, scope: st
                           auth_time=origin.auth_time, nonce=None, amr=origin.amr.split(), acr=origin.acr,
                           sid=origin.sid, access_token=access)
     return TokenSet(access_token=access, expires_in=int(claims["exp"]) - issued, scope=" ".join(granted),
-                    refresh_token=next_token, id_token=id_tok)
+                    refresh_token=next_token, id_token=id_tok, token_type=token_type(dpop_jkt))
 
 
 @dataclass(frozen=True)

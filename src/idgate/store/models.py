@@ -130,6 +130,8 @@ class RefreshToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     absolute_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # RFC 9449 §5: a public client's refresh token works only with a proof of this key.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class RevokedToken(Base):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idgate.clock import utcnow
@@ -37,6 +37,8 @@ class OAuthClient(Base):
     skip_consent: Mapped[bool] = mapped_column(Boolean, default=False)  # first-party apps only
     access_token_ttl: Mapped[int | None] = mapped_column(Integer, default=None)
     refresh_token_ttl: Mapped[int | None] = mapped_column(Integer, default=None)
+    # RFC 9449 §5.2: token requests without a DPoP proof are refused.
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -64,6 +66,8 @@ class AuthorizationCode(Base):
     login_session_id: Mapped[str | None] = mapped_column(String(64), default=None)
     access_jti: Mapped[str | None] = mapped_column(String(128), default=None)
     access_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # RFC 9449 §10: the authorization request's dpop_jkt; the code is redeemable with that key only.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class BrowserSession(Base):

@@ -53,7 +53,8 @@ def choose_audience(requested: str | None, allowed: Sequence[str], default: str)
 
 def access_token_claims(*, user: UserView, issuer: str, audience: str, client_id: str,
                         scope: Sequence[str], ttl: int, now: int, profile_claims: Iterable[str] = (),
-                        auth_time: int | None = None, amr: Sequence[str] = ("pwd",)) -> dict[str, Any]:
+                        auth_time: int | None = None, amr: Sequence[str] = ("pwd",),
+                        dpop_jkt: str | None = None) -> dict[str, Any]:
     if not 0 < ttl <= ACCESS_TTL_CEILING:
         raise ValueError(f"access-token lifetime {ttl} outside 1..{ACCESS_TTL_CEILING}")
     claims: dict[str, Any] = {
@@ -72,11 +73,24 @@ def access_token_claims(*, user: UserView, issuer: str, audience: str, client_id
         "permissions": list(user.permissions),
         "preferred_username": user.username,
     }
+    bind(claims, dpop_jkt)
     for name in profile_claims:
         value = getattr(user, name, None) if name in ("email", "name") else None
         if value:
             claims[name] = value
     return claims
+
+
+def bind(claims: dict[str, Any], dpop_jkt: str | None) -> dict[str, Any]:
+    """RFC 9449 §6.1: a DPoP-bound token names its key's thumbprint in ``cnf.jkt`` (RFC 7800)."""
+    if dpop_jkt is not None:
+        claims["cnf"] = {"jkt": dpop_jkt}
+    return claims
+
+
+def token_type(dpop_jkt: str | None) -> str:
+    """RFC 9449 §5: ``DPoP`` for a bound access token, ``Bearer`` (RFC 6750) otherwise."""
+    return "DPoP" if dpop_jkt is not None else "Bearer"
 
 
 def issue_access_token(claims: dict[str, Any], key: SigningKey) -> str:

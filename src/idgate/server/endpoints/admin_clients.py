@@ -16,6 +16,7 @@ access_token_ttl, refresh_token_ttl.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import anyio.to_thread
@@ -59,7 +60,7 @@ def _typed(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
 def spec_from_json(body: dict[str, Any]) -> ClientSpec:
     known = {"client_id", "client_name", "grant_types", "redirect_uris", "post_logout_redirect_uris", "scope",
              "token_endpoint_auth_method", "jwks", "public", "audiences", "introspect", "skip_consent",
-             "access_token_ttl", "refresh_token_ttl"}
+             "access_token_ttl", "refresh_token_ttl", "dpop_bound_access_tokens"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.")
@@ -79,6 +80,7 @@ def spec_from_json(body: dict[str, Any]) -> ClientSpec:
         skip_consent=bool(_typed(body, "skip_consent", bool, False)),
         access_token_ttl=_typed(body, "access_token_ttl", int, None),
         refresh_token_ttl=_typed(body, "refresh_token_ttl", int, None),
+        dpop_bound_access_tokens=_typed(body, "dpop_bound_access_tokens", bool, None),
     )
 
 
@@ -116,7 +118,8 @@ async def add_client(request: Request) -> JSONResponse:
     _require_admin(request)
     provider = provider_of(request)
     spec = spec_from_json(await _json_body(request))
-    client, secret = await anyio.to_thread.run_sync(registry.add_client, provider.sessions, spec)
+    client, secret = await anyio.to_thread.run_sync(partial(registry.add_client, provider.sessions, spec,
+                                                    dpop_default=provider.settings.dpop_bound_access_tokens_default))
     provider.clients.invalidate(client.client_id)  # forget a cached "no such client"
     body = client.as_dict()
     if secret is not None:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from idgate.config.schema import Settings
 from idgate.jose.algorithms import ASYMMETRIC_ALGS
+from idgate.rs.dpop import DPOP_ALGS
 from idgate.server.deps import provider_of
 from idgate.server.grants import GRANTS
 
@@ -53,6 +54,8 @@ def metadata(settings: Settings, alg: str) -> dict[str, Any]:
         "access_token_signing_alg_values_supported": [alg],
         "userinfo_signing_alg_values_supported": [alg],
         "code_challenge_methods_supported": ["S256"],
+        # RFC 9449 §5.1: the proof algorithms accepted (asymmetric only: never none or HS*).
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "authorization_response_iss_parameter_supported": True,
         "idgate_access_token_lifetime": settings.access_token_ttl,
     }

@@ -34,7 +34,7 @@ from idgate.store.db import transaction
 
 router = APIRouter()
 INACTIVE: dict[str, Any] = {"active": False}
-_ACCESS_FIELDS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
+_ACCESS_FIELDS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "cnf")
 
 
 def _access(verifier: Verifier, caller: ClientView, token: str) -> dict[str, Any] | None:
@@ -45,7 +45,8 @@ def _access(verifier: Verifier, caller: ClientView, token: str) -> dict[str, Any
     aud = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if caller.audiences and not set(aud) & set(caller.audiences):
         return None  # a resource server learns about tokens meant for it only
-    body: dict[str, Any] = {"active": True, "token_type": "Bearer"}
+    # RFC 9449 §6.2: a DPoP-bound token is introspected with its cnf and token_type DPoP.
+    body: dict[str, Any] = {"active": True, "token_type": "DPoP" if "cnf" in claims else "Bearer"}
     body.update({k: claims[k] for k in _ACCESS_FIELDS if k in claims})
     if "preferred_username" in claims:
         body["username"] = claims["preferred_username"]

@@ -1,8 +1,11 @@
 """Token-endpoint grants (RFC 6749 §4-6), one module per ``grant_type``, registered in ``GRANTS``.
 
-Every grant module has the same small interface: ``grant(provider, params, client)`` returns
-the token response, or raises an :mod:`idgate.errors` error. ``client`` is the authenticated
-registered client, or ``None`` when the request names none (first-party refresh only). The
+Every grant module has the same small interface: ``grant(provider, params, client, dpop_jkt)``
+returns the token response, or raises an :mod:`idgate.errors` error. ``client`` is the
+authenticated registered client, or ``None`` when the request names none (first-party refresh
+only); ``dpop_jkt`` is the thumbprint of the key of the request's checked DPoP proof (RFC 9449
+§5), or None: the access token is bound to it (``cnf.jkt``), and so are a public client's
+refresh tokens. The
 rules and the state live in :mod:`idgate.services`; a grant module only checks that the client
 may use the grant and calls its service. Adding a grant: one module here, one in services if it
 keeps state, one line in ``GRANTS`` (docs/architecture.md has the refresh grant as the example).
@@ -18,7 +21,7 @@ from idgate.server.grants import authorization_code, client_credentials, refresh
 from idgate.services.clients.view import ClientView
 from idgate.services.issuance import TokenResponse
 
-GrantFunction = Callable[[Provider, dict[str, str], ClientView | None], TokenResponse]
+GrantFunction = Callable[[Provider, dict[str, str], ClientView | None, str | None], TokenResponse]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ from idgate.services.client_tokens import TokenSet
 from idgate.services.clients.view import ClientView
 
 
-def grant(provider: Provider, params: dict[str, str], client: ClientView | None) -> TokenSet:
+def grant(provider: Provider, params: dict[str, str], client: ClientView | None, dpop_jkt: str | None) -> TokenSet:
     if client is None:
         # Public clients send client_id; confidential ones authenticate. Nobody is anonymous here.
         raise InvalidClient(detail="authorization_code without a registered client")
-    return exchange_code(provider, client, params)
+    return exchange_code(provider, client, params, dpop_jkt=dpop_jkt)

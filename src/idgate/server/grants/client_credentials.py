@@ -9,7 +9,7 @@ from idgate.services.client_tokens import TokenSet
 from idgate.services.clients.view import ClientView
 
 
-def grant(provider: Provider, params: dict[str, str], client: ClientView | None) -> TokenSet:
+def grant(provider: Provider, params: dict[str, str], client: ClientView | None, dpop_jkt: str | None) -> TokenSet:
     if client is None or client.public:
         raise InvalidClient(detail="client_credentials needs an authenticated confidential client")
-    return client_credentials(provider, client, params)
+    return client_credentials(provider, client, params, dpop_jkt=dpop_jkt)

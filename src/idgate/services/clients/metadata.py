@@ -47,6 +47,8 @@ class ClientSpec:
     skip_consent: bool = False
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
+    # RFC 9449 §5.2; None: the server's dpop_bound_access_tokens_default.
+    dpop_bound_access_tokens: bool | None = None
 
 
 

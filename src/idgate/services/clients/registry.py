@@ -17,9 +17,12 @@ from idgate.store.db import transaction
 from idgate.store.models_oauth import OAuthClient
 
 
-def add_client(sessions: sessionmaker[Session], spec: ClientSpec) -> tuple[ClientView, str | None]:
-    """Register a client; returns it and its secret (shown once), or None for keyless clients."""
+def add_client(sessions: sessionmaker[Session], spec: ClientSpec, *,
+               dpop_default: bool = False) -> tuple[ClientView, str | None]:
+    """Register a client; returns it and its secret (shown once), or None for keyless clients.
+    ``dpop_default``: whether a spec that does not say requires DPoP (RFC 9449 §5.2)."""
     spec = validate(spec)
+    dpop_bound = dpop_default if spec.dpop_bound_access_tokens is None else spec.dpop_bound_access_tokens
     secret = new_secret() if spec.auth_method in SECRET_METHODS else None
     row = OAuthClient(
         client_id=spec.client_id, name=spec.name or spec.client_id, public=spec.public,
@@ -28,7 +31,7 @@ def add_client(sessions: sessionmaker[Session], spec: ClientSpec) -> tuple[Clien
         post_logout_redirect_uris=json.dumps(spec.post_logout_redirect_uris), scopes=" ".join(spec.scopes),
         audiences=json.dumps(spec.audiences), jwks=json.dumps(spec.jwks) if spec.jwks else None,
         introspect=spec.introspect, skip_consent=spec.skip_consent, access_token_ttl=spec.access_token_ttl,
-        refresh_token_ttl=spec.refresh_token_ttl,
+        refresh_token_ttl=spec.refresh_token_ttl, dpop_bound_access_tokens=dpop_bound,
     )
     with transaction(sessions) as session:
         if not repo.add_client(session, row):

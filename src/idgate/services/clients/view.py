@@ -31,6 +31,7 @@ class ClientView:
     access_token_ttl: int | None
     refresh_token_ttl: int | None
     created_at: datetime | None = None
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2
 
     def as_dict(self) -> dict[str, Any]:
         """RFC 7591 §2 metadata names where one exists."""
@@ -44,6 +45,7 @@ class ClientView:
             "scope": " ".join(self.scopes), "audiences": list(self.audiences), "jwks": self.jwks,
             "introspect": self.introspect, "skip_consent": self.skip_consent,
             "access_token_ttl": self.access_token_ttl, "refresh_token_ttl": self.refresh_token_ttl,
+            "dpop_bound_access_tokens": self.dpop_bound_access_tokens,
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }
 
@@ -56,4 +58,5 @@ def view(row: OAuthClient) -> ClientView:
         scopes=tuple(row.scopes.split()), audiences=tuple(json.loads(row.audiences)),
         jwks=json.loads(row.jwks) if row.jwks else None, introspect=row.introspect, skip_consent=row.skip_consent,
         access_token_ttl=row.access_token_ttl, refresh_token_ttl=row.refresh_token_ttl, created_at=row.created_at,
+        dpop_bound_access_tokens=bool(row.dpop_bound_access_tokens),
     )
