@@ -29,6 +29,7 @@ def _register() -> None:
     app.command("serve")(serve.serve_command)
     app.command("verify")(verify.verify_command)
     app.command("login")(login.login_command)
+    app.add_typer(login.dpop_app, name="dpop", help="DPoP (RFC 9449): this user's key and proofs for requests.")
     app.command("audit")(audit.audit_command)
     app.command("inspect")(inspect.inspect_command)
     app.add_typer(users.app, name="user", help="Manage users.")
