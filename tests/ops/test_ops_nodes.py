@@ -185,3 +185,32 @@ def test_several_nodes_starting_together_on_a_fresh_database(tmp_path: Path, pg_
     finally:
         with psycopg.connect(pg_database.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{fresh.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def test_a_dpop_proof_used_on_one_node_is_refused_on_the_other(two_nodes: tuple[LiveServer, LiveServer]) -> None:
+    """RFC 9449 §11.1: the proof ids are shared (Redis, or the database without it), and so are
+    the nonces (derived from the key-encryption key): a client may move between nodes, a copied
+    proof may not."""
+    from idgate.jose.dpop_key import DpopKey
+
+    a, b = two_nodes
+    issuer = a.url  # the deployment's one issuer: every proof names it, whichever node serves
+    key = DpopKey.generate()
+    with a.client() as c:
+        asked = c.post("/login", json={"username": "alice", "password": GOOD_PASSWORD},
+                       headers={"DPoP": key.proof("POST", issuer + "/login")})
+        assert asked.status_code == 400 and asked.json()["error"] == "use_dpop_nonce"
+        nonce = asked.headers["dpop-nonce"]
+        tokens = c.post("/login", json={"username": "alice", "password": GOOD_PASSWORD},
+                        headers={"DPoP": key.proof("POST", issuer + "/login", nonce=nonce)}).json()
+    assert tokens["token_type"] == "DPoP"
+    proof = key.proof("POST", issuer + "/token", nonce=nonce)  # node A's nonce, sent to node B
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    with b.client() as c:
+        refreshed = c.post("/token", data=form, headers={"DPoP": proof})
+    assert refreshed.status_code == 200, refreshed.text
+    replay = {"grant_type": "refresh_token", "refresh_token": refreshed.json()["refresh_token"]}
+    with a.client() as c:
+        again = c.post("/token", data=replay, headers={"DPoP": proof})
+    assert again.status_code == 400 and again.json()["error"] == "invalid_dpop_proof"
+    assert "replayed" in again.json()["error_description"]
