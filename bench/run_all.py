@@ -14,6 +14,7 @@ BENCHES = [
     ("Credential stuffing against the real server", "bench_credential_stuffing.py"),
     ("Token endpoint (client_credentials, ES256 JWT) against node-oidc-provider, --workers 1 and 2",
      "bench_vs_oidc_provider.py"),
+    ("Token endpoint with and without DPoP (RFC 9449)", "bench_dpop_token.py"),
 ]
 
 
