@@ -19,6 +19,7 @@ from oauth_live import LOGOUT, REDIRECT, browser_sign_in, live, register_client
 pytestmark = [pytest.mark.node, pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:The httpx module is deprecated")]
 HERE = Path(__file__).parent
+OPENID_CLIENT = "openid-client@6.9.1"  # pinned: the certified client library these tests hold idgate to
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +29,12 @@ def node_rp(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("node and npm are needed for the openid-client test (apt-get install nodejs npm)")
     folder = tmp_path_factory.mktemp("openid-client")
     (folder / "package.json").write_text(json.dumps({"name": "rp", "private": True, "type": "module"}))
-    proc = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error", "openid-client@6"],
+    proc = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error", OPENID_CLIENT],
                           cwd=folder, capture_output=True, text=True, timeout=240)
     if proc.returncode != 0:
         pytest.skip(f"npm install openid-client failed (registry unreachable?): {proc.stderr[-500:]}")
     shutil.copy(HERE / "oidc_rp.mjs", folder / "rp.mjs")
+    shutil.copy(HERE / "oidc_rp_dpop.mjs", folder / "rp_dpop.mjs")
     return folder
 
 
@@ -72,3 +74,42 @@ def test_openid_client_code_flow(node_rp: Path, tmp_path: Path) -> None:
             stolen = browser.post("/token", data={"grant_type": "refresh_token",
                                                   "refresh_token": result["refresh_token"]})
             assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+
+
+def test_openid_client_with_dpop(node_rp: Path, tmp_path: Path) -> None:
+    """RFC 9449 with a real client library: client_credentials and the code flow bound to the
+    client's key, userinfo with the bound token, a refresh; every token's cnf.jkt is the key's."""
+    from idgate.jose import jwk_thumbprint
+
+    from dpop_client import claims_of
+
+    with live(tmp_path / "data") as server:
+        web_secret = register_client(server.deployment, ClientSpec(
+            client_id="node-web", name="Node Web", redirect_uris=[REDIRECT], scopes=["openid profile email"],
+            auth_method="client_secret_post", dpop_bound_access_tokens=True))
+        svc_secret = register_client(server.deployment, ClientSpec(
+            client_id="node-svc", grant_types=["client_credentials"], scopes=["things:read"],
+            auth_method="client_secret_post"))
+        env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(server.deployment.ca)}
+        proc = subprocess.Popen(["node", "rp_dpop.mjs", server.url, "node-web", web_secret, "node-svc", svc_secret,
+                                 REDIRECT], cwd=node_rp, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None and proc.stdin is not None
+            first = proc.stdout.readline()
+            assert first, proc.stderr.read() if proc.stderr else ""
+            arrived = browser_sign_in(server, json.loads(first)["url"])
+            proc.stdin.write(arrived + "\n")
+            proc.stdin.flush()
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 0, err
+        result = json.loads(out.strip().splitlines()[-1])
+    jkt = jwk_thumbprint(result["jwk"])
+    for name in ("service", "code", "refreshed"):
+        assert result[name]["token_type"].lower() == "dpop", result[name]
+        assert claims_of(result[name]["access_token"])["cnf"] == {"jkt": jkt}
+    assert result["userinfo"]["email"] == "alice@example.com"
