@@ -75,7 +75,8 @@ def test_userinfo_refuses_every_forgery(client: TestClient, provider: Provider) 
     for name, token in _forgeries(provider, genuine).items():
         reply = client.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
         assert reply.status_code == 401, name
-        assert reply.headers["www-authenticate"].startswith('Bearer error="invalid_token"'), name
+        challenge = reply.headers["www-authenticate"]
+        assert challenge.startswith("Bearer ") and 'error="invalid_token"' in challenge.split(", DPoP ")[0], name
         assert reply.json()["error"] == "invalid_token", name
 
 

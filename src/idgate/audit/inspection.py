@@ -103,7 +103,7 @@ def verify(token: str, decoded: DecodedToken, jwks: dict[str, Any], *, issuer: s
     try:
         verifier = Verifier(issuer=iss if isinstance(iss, str) and iss else "(none)", audience=audience or "(none)",
                             jwks=jwks, algorithms=algorithms, typ=typ if isinstance(typ, str) else None)  # type: ignore[arg-type]
-        verifier.verify(token)
+        verifier.verify(token, allow_bound=True)
     except InvalidToken as exc:
         return False, f"refused by idgate.rs.Verifier: {exc.reason}"
     except IdgateError as exc:

@@ -11,6 +11,7 @@ import typer
 
 from idgate.errors import InvalidToken
 from idgate.rs import Verifier
+from idgate.rs.claims import confirmation_jkt
 
 
 def verify_command(
@@ -24,8 +25,12 @@ def verify_command(
         token = sys.stdin.readline().strip()
     verifier = Verifier(issuer=issuer, audience=audience or issuer, ca=str(ca) if ca else None)
     try:
-        claims = verifier.verify(token)
+        # Inspecting, not authorizing: a DPoP-bound token is valid here, and said so.
+        claims = verifier.verify(token, allow_bound=True)
+        jkt = confirmation_jkt(claims)
     except InvalidToken as exc:
         typer.echo(f"INVALID: {exc.reason}", err=True)
         raise typer.Exit(1) from None
+    if jkt is not None:
+        typer.echo(f"DPoP-bound to key {jkt}: a service accepts it only with a proof signed by that key.", err=True)
     typer.echo(json.dumps(claims, indent=2, sort_keys=True))

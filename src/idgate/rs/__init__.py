@@ -4,6 +4,10 @@
     verifier = Verifier(issuer="https://idp.example", audience="https://api.example")
     claims = verifier.verify(token)   # or raises InvalidToken with a .reason
 
+DPoP-bound tokens (RFC 9449) need the whole request: pass ``dpop=ProofChecker()`` and
+``public_url=`` to the Verifier, then ``authenticate(verifier, headers, method=, url=)``
+(or the middleware / ``require_scope``, which do that).
+
 ``require_scope`` needs FastAPI and is imported only when first used.
 """
 
@@ -14,11 +18,15 @@ from typing import Any
 from idgate.errors import InvalidToken
 from idgate.rs.asgi import BearerAuthMiddleware
 from idgate.rs.denylist import RedisDenyList
+from idgate.rs.dpop import ProofChecker
+from idgate.rs.dpop_state import MemoryReplayCache, RedisReplayCache
 from idgate.rs.introspection import IntrospectionDenyList
+from idgate.rs.request import Authenticated, Refused, authenticate, authenticate_scope
 from idgate.rs.verifier import Verifier
 
-__all__ = ["BearerAuthMiddleware", "IntrospectionDenyList", "InvalidToken", "RedisDenyList", "Verifier",
-           "require_scope"]
+__all__ = ["Authenticated", "BearerAuthMiddleware", "IntrospectionDenyList", "InvalidToken", "MemoryReplayCache",
+           "ProofChecker", "RedisDenyList", "RedisReplayCache", "Refused", "Verifier", "authenticate",
+           "authenticate_scope", "require_scope"]
 
 
 def __getattr__(name: str) -> Any:

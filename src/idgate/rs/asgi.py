@@ -1,7 +1,9 @@
-"""Pure ASGI middleware that requires a valid bearer access token (RFC 6750).
+"""Pure ASGI middleware that requires a valid access token: ``Bearer`` (RFC 6750) or, when the
+verifier has a DPoP proof checker, ``DPoP`` with its proof (RFC 9449 §7).
 
 Verification takes about a hundred microseconds of CPU, so it runs inline rather than in a
-thread. The verified claims are put in ``scope["idgate.claims"]`` for the app (and for
+thread. The verified claims are put in ``scope["idgate.claims"]`` and the whole
+:class:`~idgate.rs.request.Authenticated` in ``scope["idgate.auth"]`` for the app (and for
 :func:`idgate.rs.fastapi.require_scope`).
 """
 
@@ -11,8 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from idgate.errors import OAuthError
-from idgate.rs.bearer import bearer_token, challenge
+from idgate.rs.request import MISSING_TOKEN, REALM, Refused, authenticate_scope
 from idgate.rs.verifier import Verifier
 
 Scope = MutableMapping[str, Any]
@@ -21,11 +22,11 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CLAIMS_KEY = "idgate.claims"
-MISSING_TOKEN = "A bearer access token is required."
+AUTH_KEY = "idgate.auth"
 
 
 class BearerAuthMiddleware:
-    def __init__(self, app: ASGIApp, verifier: Verifier, exempt_paths: Iterable[str] = (), realm: str = "idgate") -> None:
+    def __init__(self, app: ASGIApp, verifier: Verifier, exempt_paths: Iterable[str] = (), realm: str = REALM) -> None:
         self.app = app
         self.verifier = verifier
         self.exempt_paths = frozenset(exempt_paths)
@@ -36,36 +37,30 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            token = bearer_token(scope.get("headers", ()), scope.get("query_string", b""))
-            if token is None:
-                await self._refuse(scope, send, 401, "invalid_token", MISSING_TOKEN, challenge(self.realm))
-                return
-            scope[CLAIMS_KEY] = self.verifier.verify(token)
-        except OAuthError as exc:
-            header = challenge(self.realm, exc.error, exc.description)
-            await self._refuse(scope, send, exc.status_code, exc.error, exc.description, header)
+            auth = authenticate_scope(self.verifier, scope, realm=self.realm)
+        except Refused as refused:
+            await send_refusal(scope, send, refused)
             return
+        scope[CLAIMS_KEY] = auth.claims
+        scope[AUTH_KEY] = auth
         await self.app(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, send: Send, status: int, error: str, description: str, header: str) -> None:
-        if scope["type"] == "websocket":
-            # Closing before accept makes the server answer the handshake with 403.
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        body = json.dumps({"error": error, "error_description": description}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", header.encode("latin-1")),
-                    (b"cache-control", b"no-store"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def send_refusal(scope: Scope, send: Send, refused: Refused) -> None:
+    if scope["type"] == "websocket":
+        # Closing before accept makes the server answer the handshake with 403.
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = json.dumps(refused.body()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"cache-control", b"no-store")]
+    # One WWW-Authenticate field per scheme offered (RFC 9110 §11.6.1).
+    headers += [(b"www-authenticate", value.encode("latin-1")) for value in refused.challenges()]
+    headers += [(name.lower().encode(), value.encode("latin-1")) for name, value in refused.headers().items()
+                if name.lower() not in ("www-authenticate", "cache-control")]
+    await send({"type": "http.response.start", "status": refused.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["BearerAuthMiddleware", "CLAIMS_KEY"]
+
+__all__ = ["AUTH_KEY", "BearerAuthMiddleware", "CLAIMS_KEY", "MISSING_TOKEN", "send_refusal"]

@@ -17,10 +17,19 @@ from idgate.errors import InvalidRequest, InvalidToken
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # RFC 6750 §3: error_description and scope are limited to %x20-21 / %x23-5B / %x5D-7E.
 _UNSAFE = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
+# Auth schemes are case-insensitive (RFC 9110 §11.1).
+_SCHEMES = {"bearer": "Bearer", "dpop": "DPoP"}
 
 
 def bearer_token(headers: Iterable[tuple[bytes, bytes]], query_string: bytes = b"") -> str | None:
     """The bearer token, None if the request carries none; raises InvalidRequest/InvalidToken."""
+    found = access_token(headers, query_string)
+    return found[1] if found is not None and found[0] == "Bearer" else None
+
+
+def access_token(headers: Iterable[tuple[bytes, bytes]], query_string: bytes = b"") -> tuple[str, str] | None:
+    """``("Bearer" | "DPoP", token)`` from the Authorization header (RFC 6750 §2.1, RFC 9449
+    §7.1), None when it carries neither scheme; raises InvalidRequest/InvalidToken."""
     if any(name == "access_token" for name, _ in parse_qsl(query_string.decode("latin-1"))):
         raise InvalidRequest("Send the access token in the Authorization header, never in the URL.")
     values = [v for k, v in headers if k.lower() == b"authorization"]
@@ -29,18 +38,21 @@ def bearer_token(headers: Iterable[tuple[bytes, bytes]], query_string: bytes = b
     if not values:
         return None
     scheme, _, credentials = values[0].decode("latin-1").strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None  # another scheme (Basic...): no bearer credentials at all
+    name = _SCHEMES.get(scheme.lower())
+    if name is None:
+        return None  # another scheme (Basic...): no access token at all
     credentials = credentials.lstrip(" ")
     if not _B64TOKEN.fullmatch(credentials):
         raise InvalidToken("malformed")
-    return credentials
+    return name, credentials
 
 
 def challenge(
-    realm: str, error: str | None = None, description: str | None = None, scope: str | None = None
+    realm: str, error: str | None = None, description: str | None = None, scope: str | None = None,
+    *, scheme: str = "Bearer", algs: str | None = None,
 ) -> str:
-    """A ``WWW-Authenticate: Bearer`` value; without ``error`` when no token was sent (§3.1)."""
+    """A ``WWW-Authenticate`` value for ``scheme`` (``Bearer``, RFC 6750 §3, or ``DPoP``, RFC 9449
+    §7.1 with its ``algs``); without ``error`` when no token was sent (§3.1)."""
     params = [("realm", realm)]
     if error:
         params.append(("error", error))
@@ -48,4 +60,6 @@ def challenge(
         params.append(("error_description", description))
     if scope:
         params.append(("scope", scope))
-    return "Bearer " + ", ".join(f'{name}="{_UNSAFE.sub("", value)}"' for name, value in params)
+    if algs:
+        params.append(("algs", algs))
+    return scheme + " " + ", ".join(f'{name}="{_UNSAFE.sub("", value)}"' for name, value in params)

@@ -73,3 +73,22 @@ def check_times(claims: dict[str, Any], *, now: float, leeway: int, max_lifetime
         raise InvalidToken("invalid_exp")
     if exp - iat > max_lifetime:
         raise InvalidToken("lifetime_exceeds_ceiling")
+
+
+def confirmation_jkt(claims: dict[str, Any]) -> str | None:
+    """RFC 9449 §6.1: the DPoP key thumbprint a token is bound to (``cnf.jkt``), None when the
+    token is not bound. A ``cnf`` that is not an object, or a ``jkt`` that is not a non-empty
+    string, makes the token invalid: a malformed binding must never read as "no binding"."""
+    if "cnf" not in claims:
+        return None
+    cnf = claims["cnf"]
+    if not isinstance(cnf, dict):
+        raise InvalidToken("invalid_cnf")
+    if "jkt" not in cnf:
+        if "x5t#S256" in cnf or "jwk" in cnf:
+            raise InvalidToken("unsupported_cnf")  # mTLS or key binding: not something this verifier can check
+        return None
+    jkt = cnf["jkt"]
+    if not isinstance(jkt, str) or not jkt:
+        raise InvalidToken("invalid_cnf")
+    return jkt

@@ -11,7 +11,10 @@ token. Steps, in order, each cheap before the next:
 3. the signature, with ``cryptography`` directly (see :mod:`idgate.jose.verify`);
 4. the payload (a JSON object without duplicates) and its claims (RFC 9068 §2.2, §4);
 5. the optional deny list (``revoked``): ``deny_list(jti)``, or ``deny_list(jti, token)`` when it
-   declares ``wants_token = True`` (the signed token; the inner JWS of an encrypted one).
+   declares ``wants_token = True`` (the signed token; the inner JWS of an encrypted one);
+6. a token bound to a DPoP key (``cnf.jkt``, RFC 9449 §6) is refused unless the caller checks
+   the proof (``allow_bound=True``): a bound token sent as a bearer token proves nothing (§7.2).
+   :func:`idgate.rs.request.authenticate` reads a whole request, bearer or DPoP.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from idgate.errors import ConfigError, InvalidToken
 from idgate.jose.algorithms import ASYMMETRIC_ALGS, SIGNING_ALGS, SYMMETRIC_ALGS
 from idgate.jose.jwe import decrypt_nested, import_encryption_key
 from idgate.jose.verify import CompactVerifier, parse_claims
-from idgate.rs.claims import check_claims
+from idgate.rs.claims import check_claims, confirmation_jkt
+from idgate.rs.dpop import DpopProof, ProofChecker
 from idgate.rs.fetch import require_https
 from idgate.rs.jwks import JwksProvider, KeySource
 
@@ -50,6 +54,8 @@ class Verifier:
         decryption_key: str | bytes | Mapping[str, Any] | None = None,
         require_encryption: bool | None = None,
         on_jwks_lookup: Callable[[str], None] | None = None,
+        dpop: ProofChecker | None = None,
+        public_url: str | None = None,
     ) -> None:
         # One audience, or several (a token is accepted if its aud names any of them).
         audiences = (audience,) if isinstance(audience, str) else tuple(audience)
@@ -94,6 +100,14 @@ class Verifier:
                                     else require_encryption)
         if self._require_encryption and self._decryption_key is None:
             raise ConfigError("require_encryption needs a decryption_key.")
+        # DPoP (RFC 9449 §7): the proof's htu must name this service's public URL, never one
+        # read from the request's Host header (a proof for another service would then pass).
+        if dpop is not None and public_url is None:
+            raise ConfigError("A Verifier with dpop= needs public_url=, the URL clients call (https://api.example).")
+        if public_url is not None:
+            require_https(public_url, "public_url")
+        self.dpop = dpop
+        self.public_url = public_url.rstrip("/") if public_url is not None else None
         self._verify_jws = CompactVerifier(
             self._keys.get, self.algorithms, typ=typ, max_bytes=max_token_bytes
         )
@@ -103,8 +117,10 @@ class Verifier:
         again), ``unknown`` (no such ``kid``), and JWKS ``fetches`` / ``fetch_errors``."""
         return {**self._keys.lookups, "fetches": self._keys.fetches, "fetch_errors": self._keys.fetch_errors}
 
-    def verify(self, token: object) -> dict[str, Any]:
-        """The token's claims, or InvalidToken with a ``.reason``."""
+    def verify(self, token: object, *, allow_bound: bool = False) -> dict[str, Any]:
+        """The token's claims, or InvalidToken with a ``.reason``. A DPoP-bound token is refused
+        (``dpop_bound_token``) unless ``allow_bound``: then the caller checks the proof, or only
+        reads the claims (introspection)."""
         if self._decryption_key is not None and isinstance(token, str) and token.count(".") == 4:
             token = decrypt_nested(token, self._decryption_key)
         elif self._require_encryption:
@@ -123,7 +139,26 @@ class Verifier:
             args = (claims["jti"], token) if self._deny_wants_token else (claims["jti"],)
             if self._deny_list(*args):
                 raise InvalidToken("revoked")
+        if not allow_bound and confirmation_jkt(claims) is not None:
+            raise InvalidToken("dpop_bound_token", "This access token is bound to a DPoP key; send it as "
+                                                   "'Authorization: DPoP <token>' with a DPoP proof.")
         return claims
+
+    def verify_dpop(self, token: str, proof: str | None, *, method: str, url: str
+                    ) -> tuple[dict[str, Any], DpopProof]:
+        """RFC 9449 §7.1: a token sent with ``Authorization: DPoP``: it must be bound (``cnf.jkt``)
+        and the proof must be signed by that key, for this ``method`` and ``url``, with ``ath``
+        the hash of this token. The proof is checked after the token, so a bad token never
+        spends a proof id."""
+        if self.dpop is None:
+            raise InvalidToken("dpop_not_supported", "This service does not accept DPoP tokens.")
+        claims = self.verify(token, allow_bound=True)
+        jkt = confirmation_jkt(claims)
+        if jkt is None:
+            raise InvalidToken("not_dpop_bound", "This access token is not bound to a DPoP key; "
+                                                 "send it as 'Authorization: Bearer <token>'.")
+        checked = self.dpop.check(proof, method=method, url=url, access_token=token, jkt=jkt)
+        return claims, checked
 
 
 def _check_algorithms(algorithms: Collection[str], *, remote: bool) -> tuple[str, ...]:

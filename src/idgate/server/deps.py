@@ -12,6 +12,7 @@ from idgate.errors import InvalidToken
 
 from idgate.provider import Provider
 from idgate.rs import Verifier
+from idgate.rs.request import Authenticated, Refused, authenticate_scope, insufficient_scope
 
 
 def provider_of(request: Request) -> Provider:
@@ -22,14 +23,31 @@ def verifier_of(request: Request) -> Verifier:
     return request.app.state.verifier  # type: ignore[no-any-return]
 
 
+async def request_auth(request: Request, missing: str = "An access token is required.") -> Authenticated:
+    """The request's access token, ``Bearer`` or ``DPoP`` with its proof (RFC 6750, RFC 9449 §7),
+    checked by the same code services run (:func:`idgate.rs.authenticate`); a refusal is a 401
+    with the challenge of the scheme used (:class:`idgate.rs.Refused`). In a thread: the
+    deny-list and the proof ids may be in the database."""
+    return await anyio.to_thread.run_sync(
+        lambda: authenticate_scope(verifier_of(request), request.scope, missing=missing))
+
+
+def refuse_scope(request: Request, auth: Authenticated, needed: str, description: str | None = None) -> Refused:
+    """403 ``insufficient_scope`` in the scheme the request used."""
+    refused = insufficient_scope(verifier_of(request), auth, needed)
+    if description is not None:
+        refused.description = description
+    return refused
+
+
 async def own_token_claims(request: Request, credentials: HTTPAuthorizationCredentials | None,
                            missing: str) -> dict[str, Any]:
-    """Claims of a bearer access token issued for this server itself (``aud`` names the issuer),
-    checked by the same verifier services use; ``missing`` is the 401 text when there is none."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise InvalidToken("missing", missing)
-    claims = await anyio.to_thread.run_sync(verifier_of(request).verify, credentials.credentials)
-    aud = claims.get("aud")
+    """Claims of an access token issued for this server itself (``aud`` names the issuer);
+    ``missing`` is the 401 text when there is none. ``credentials`` only documents the bearer
+    scheme in OpenAPI: the header is read again, so a DPoP-bound token works too."""
+    auth = await request_auth(request, missing)
+    request.state.auth = auth
+    aud = auth.claims.get("aud")
     if provider_of(request).settings.issuer not in (aud if isinstance(aud, list) else [aud]):
-        raise InvalidToken("wrong_audience", "The token was not issued for this server.")
-    return claims
+        raise Refused(InvalidToken("wrong_audience", "The token was not issued for this server."), scheme=auth.scheme)
+    return auth.claims

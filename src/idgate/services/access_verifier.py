@@ -7,15 +7,23 @@ from collections.abc import Callable
 
 from idgate.config.schema import ACCESS_TTL_CEILING
 from idgate.provider import Provider
-from idgate.rs import Verifier
+from idgate.rs import ProofChecker, Verifier
+from idgate.services.dpop import issuer_dpop
 from idgate.store import tokens as token_rows
 from idgate.store.db import transaction
 
 
 def build_verifier(provider: Provider, on_jwks_lookup: Callable[[str], None] | None = None) -> Verifier:
-    """The server checks bearer tokens exactly as a service would, against its own key ring."""
+    """The server checks access tokens exactly as a service would, against its own key ring.
+    DPoP proofs sent to its own endpoints (/userinfo, the admin and account APIs) name URLs
+    under the issuer, and their ids go to the same replay cache as the proofs sent to /token;
+    no server nonce there (RFC 9449 §9 leaves it to the resource server; the proof's ath
+    already ties it to one token)."""
     settings = provider.settings
-    return Verifier(issuer=settings.issuer, audience=settings.allowed_audiences,
+    issuer_side = issuer_dpop(provider).checker
+    dpop = ProofChecker(algorithms=issuer_side.algorithms, max_age=settings.dpop_proof_max_age,
+                        replay=issuer_side.replay)
+    return Verifier(dpop=dpop, public_url=settings.issuer,issuer=settings.issuer, audience=settings.allowed_audiences,
                     jwks=lambda: provider.keyring().public_jwks(), max_lifetime=ACCESS_TTL_CEILING,
                     # The key ring is in-process and cheap to read: no refetch throttle needed.
                     min_refetch_interval=0.0,

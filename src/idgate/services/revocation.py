@@ -20,7 +20,7 @@ log = logging.getLogger("idgate.events")
 
 def _verified_access_claims(provider: Provider, token: str) -> dict[str, Any] | None:
     try:
-        return build_verifier(provider).verify(token)
+        return build_verifier(provider).verify(token, allow_bound=True)
     except InvalidToken:
         return None
 

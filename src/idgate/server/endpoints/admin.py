@@ -25,8 +25,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from idgate.errors import InsufficientScope
-from idgate.server.deps import own_token_claims, provider_of
+from idgate.server.deps import own_token_claims, provider_of, refuse_scope
 from idgate.server.schemas import ERROR_RESPONSES
 from idgate.store import users
 from idgate.store.db import transaction
@@ -70,10 +69,11 @@ async def require_admin(request: Request,
     claims = await own_token_claims(request, credentials, "An access token with the admin permission is required.")
     granted = set(claims.get("permissions") or []) | set(str(claims.get("scope", "")).split())
     if ADMIN_PERMISSION not in granted:
-        raise InsufficientScope(ADMIN_PERMISSION)
+        raise refuse_scope(request, request.state.auth, ADMIN_PERMISSION)
     sub = str(claims["sub"])
     if not await anyio.to_thread.run_sync(_still_admin, request, sub):
-        raise InsufficientScope(ADMIN_PERMISSION, "The token's user no longer holds the admin permission.")
+        raise refuse_scope(request, request.state.auth, ADMIN_PERMISSION,
+                           "The token's user no longer holds the admin permission.")
     return sub
 
 

@@ -6,7 +6,7 @@
     DELETE /admin/clients/{id}                     remove
     POST   /admin/clients/{id}/rotate-secret       new secret, old one stops working
 
-The bearer token is checked by the same verifier as every endpoint (RFC 6750 errors), then its
+The access token (Bearer, or DPoP with its proof) is checked as at every endpoint (RFC 6750 errors), then its
 ``scope`` must contain ``admin`` (403 ``insufficient_scope`` otherwise). JSON fields use RFC 7591
 names: client_id, client_name, grant_types, redirect_uris, post_logout_redirect_uris, scope,
 token_endpoint_auth_method, jwks, plus idgate's public, audiences, introspect, skip_consent,
@@ -23,9 +23,8 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from idgate.errors import InsufficientScope, InvalidRequest, UnsupportedMediaType
-from idgate.server.deps import provider_of, verifier_of
-from idgate.server.endpoints.userinfo import bearer_token
+from idgate.errors import InvalidRequest, UnsupportedMediaType
+from idgate.server.deps import provider_of, refuse_scope, request_auth
 from idgate.server.forms import read_body
 from idgate.server.responses import NO_STORE
 from idgate.services.clients import registry
@@ -36,11 +35,11 @@ ADMIN_SCOPE = "admin"
 MAX_BODY = 65_536
 
 
-def _require_admin(request: Request) -> dict[str, Any]:
-    claims = verifier_of(request).verify(bearer_token(request))
-    if ADMIN_SCOPE not in str(claims.get("scope", "")).split():
-        raise InsufficientScope(ADMIN_SCOPE)
-    return claims
+async def _require_admin(request: Request) -> dict[str, Any]:
+    auth = await request_auth(request)
+    if ADMIN_SCOPE not in str(auth.claims.get("scope", "")).split():
+        raise refuse_scope(request, auth, ADMIN_SCOPE)
+    return auth.claims
 
 
 def _strings(body: dict[str, Any], name: str) -> list[str]:
@@ -107,7 +106,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 @router.get("", summary="List registered clients")
 async def list_clients(request: Request) -> JSONResponse:
-    _require_admin(request)
+    await _require_admin(request)
     provider = provider_of(request)
     rows = await anyio.to_thread.run_sync(registry.list_clients, provider.sessions)
     return JSONResponse({"clients": [c.as_dict() for c in rows]}, headers=NO_STORE)
@@ -115,7 +114,7 @@ async def list_clients(request: Request) -> JSONResponse:
 
 @router.post("", summary="Register a client", status_code=201)
 async def add_client(request: Request) -> JSONResponse:
-    _require_admin(request)
+    await _require_admin(request)
     provider = provider_of(request)
     spec = spec_from_json(await _json_body(request))
     client, secret = await anyio.to_thread.run_sync(partial(registry.add_client, provider.sessions, spec,
@@ -129,7 +128,7 @@ async def add_client(request: Request) -> JSONResponse:
 
 @router.get("/{client_id}", summary="One registered client")
 async def get_client(request: Request, client_id: str) -> JSONResponse:
-    _require_admin(request)
+    await _require_admin(request)
     provider = provider_of(request)
     client = await anyio.to_thread.run_sync(registry.require_client, provider.sessions, client_id)
     return JSONResponse(client.as_dict(), headers=NO_STORE)
@@ -137,7 +136,7 @@ async def get_client(request: Request, client_id: str) -> JSONResponse:
 
 @router.delete("/{client_id}", summary="Remove a client", status_code=204)
 async def remove_client(request: Request, client_id: str) -> Response:
-    _require_admin(request)
+    await _require_admin(request)
     provider = provider_of(request)
     await anyio.to_thread.run_sync(registry.remove_client, provider.sessions, client_id)
     provider.clients.invalidate(client_id)  # refused at once on this node (others: within 1 s)
@@ -146,7 +145,7 @@ async def remove_client(request: Request, client_id: str) -> Response:
 
 @router.post("/{client_id}/rotate-secret", summary="Replace a client's secret")
 async def rotate_secret(request: Request, client_id: str) -> JSONResponse:
-    _require_admin(request)
+    await _require_admin(request)
     provider = provider_of(request)
     secret = await anyio.to_thread.run_sync(registry.rotate_secret, provider.sessions, client_id)
     provider.clients.invalidate(client_id)  # the old secret stops working at once on this node

@@ -1,7 +1,8 @@
-"""``GET|POST /userinfo`` (OpenID Connect Core 1.0 §5.3), checked by the same verifier services use.
+"""``GET|POST /userinfo`` (OpenID Connect Core 1.0 §5.3), checked by the same code services run.
 
-The bearer token is taken from the Authorization header only (RFC 6750 §2.1); any token the
-verifier refuses gets 401 with ``WWW-Authenticate: Bearer error="invalid_token"`` (§3.1).
+The access token is taken from the Authorization header only (RFC 6750 §2.1): ``Bearer``, or
+``DPoP`` with a proof for this URL (RFC 9449 §7.1); a refused token gets 401 with the challenge
+of the scheme used (RFC 6750 §3.1, RFC 9449 §7.1).
 """
 
 from __future__ import annotations
@@ -13,23 +14,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from idgate.errors import InvalidToken
-from idgate.server.deps import provider_of, verifier_of
+from idgate.rs.request import Refused
+from idgate.server.deps import provider_of, request_auth
 from idgate.services.clients.first_party import FIRST_PARTY_CLIENT_ID
 from idgate.services.oidc import third_party_userinfo
 from idgate.store import users
 from idgate.store.db import transaction
 
 router = APIRouter()
-
-
-def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization")
-    if header is None:
-        raise InvalidToken("missing", "An access token is required.")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken("malformed_header", "Use 'Authorization: Bearer <token>'.")
-    return token.strip()
 
 
 def _profile(request: Request, claims: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +43,9 @@ def _profile(request: Request, claims: dict[str, Any]) -> dict[str, Any]:
 
 @router.api_route("/userinfo", methods=["GET", "POST"], summary="Claims about the token's user")
 async def userinfo(request: Request) -> JSONResponse:
-    claims = verifier_of(request).verify(bearer_token(request))
-    body = await anyio.to_thread.run_sync(_profile, request, claims)
+    auth = await request_auth(request)
+    try:
+        body = await anyio.to_thread.run_sync(_profile, request, auth.claims)
+    except InvalidToken as exc:
+        raise Refused(exc, scheme=auth.scheme) from None
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
