@@ -29,6 +29,13 @@ class DpopClient:
         return reply
 
 
+    def call(self, method: str, path: str, access_token: str, **kw: Any) -> Any:
+        """A resource request with ``Authorization: DPoP`` and a proof carrying ``ath`` (RFC 9449 §7.1)."""
+        proof = self.key.proof(method, self.base + path, access_token=access_token)
+        headers = {**kw.pop("headers", {}), "Authorization": f"DPoP {access_token}", "DPoP": proof}
+        return self.http.request(method, path, headers=headers, **kw)
+
+
 def _error(reply: Any) -> str | None:
     try:
         return reply.json().get("error")

@@ -15,6 +15,7 @@ import pytest
 
 from idgate.rs import InvalidToken, Verifier
 
+from dpop_client import DpopClient
 from support import GOOD_PASSWORD, LiveServer, free_port
 
 pytestmark = pytest.mark.slow
@@ -102,12 +103,17 @@ def test_example_service_accepts_the_token(live_server: LiveServer) -> None:
     token = _login(live_server)["access_token"]
     narrow = _login(live_server, scope="")["access_token"]
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "IDGATE_ISSUER": live_server.url, "IDGATE_AUDIENCE": live_server.url,
-           "IDGATE_CA": str(live_server.deployment.ca)}
+           "IDGATE_CA": str(live_server.deployment.ca), "IDGATE_PUBLIC_URL": base}
+    with live_server.client() as c:
+        dpop = DpopClient(c, base=live_server.url)
+        reply = dpop.post("/login", json={"username": "bob", "password": GOOD_PASSWORD})
+        assert reply.status_code == 200 and reply.json()["token_type"] == "DPoP", reply.text
+        bound = reply.json()["access_token"]
     proc = subprocess.Popen([sys.executable, str(ROOT / "examples" / "protected_service.py"), "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -122,6 +128,14 @@ def test_example_service_accepts_the_token(live_server: LiveServer) -> None:
         forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
         assert httpx.get(base + "/things", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
         assert narrow  # a token without the scope
+        # RFC 9449 §7: the bound token works with a proof for this request, and only so.
+        proof = dpop.key.proof("GET", base + "/things", access_token=bound)
+        ok = httpx.get(base + "/things", headers={"Authorization": f"DPoP {bound}", "DPoP": proof})
+        assert ok.status_code == 200 and ok.json()["bound_to"] == dpop.key.jkt, ok.text
+        replay = httpx.get(base + "/things", headers={"Authorization": f"DPoP {bound}", "DPoP": proof})
+        assert replay.status_code == 401 and replay.json()["detail"]["error"] == "invalid_dpop_proof"
+        as_bearer = httpx.get(base + "/things", headers={"Authorization": f"Bearer {bound}"})
+        assert as_bearer.status_code == 401 and "DPoP" in as_bearer.headers["www-authenticate"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)

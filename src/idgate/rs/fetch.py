@@ -35,6 +35,16 @@ def require_https(url: str, what: str) -> str:
     return url
 
 
+def require_public_url(url: str) -> str:
+    """A service's own public URL, the one DPoP proofs name: https, or http on a loopback host
+    (a service on a developer's machine); never with a query or fragment."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    loopback = parts is not None and parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts is None or not parts.hostname or parts.query or parts.fragment or not (parts.scheme == "https" or loopback):
+        raise ConfigError(f"public_url must be this service's https:// URL (http:// on a loopback host), got {url!r}.")
+    return url
+
+
 def cache_lifetime(cache_control: str | None) -> int:
     """Seconds to keep a JWK Set: its max-age, clamped to [60 s, 24 h]; 300 s if absent.
 

@@ -29,7 +29,7 @@ from idgate.jose.jwe import decrypt_nested, import_encryption_key
 from idgate.jose.verify import CompactVerifier, parse_claims
 from idgate.rs.claims import check_claims, confirmation_jkt
 from idgate.rs.dpop import DpopProof, ProofChecker
-from idgate.rs.fetch import require_https
+from idgate.rs.fetch import require_https, require_public_url
 from idgate.rs.jwks import JwksProvider, KeySource
 
 
@@ -105,7 +105,7 @@ class Verifier:
         if dpop is not None and public_url is None:
             raise ConfigError("A Verifier with dpop= needs public_url=, the URL clients call (https://api.example).")
         if public_url is not None:
-            require_https(public_url, "public_url")
+            require_public_url(public_url)
         self.dpop = dpop
         self.public_url = public_url.rstrip("/") if public_url is not None else None
         self._verify_jws = CompactVerifier(
