@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from rs_support import NOW, FixedClock, token, verifier
@@ -81,3 +82,45 @@ def test_a_websocket_handshake_takes_a_dpop_proof_for_get() -> None:
     at = bound()
     with http.websocket_connect("/feed", headers=sent(at, path="/feed")) as socket:
         assert socket.receive_json() == {"sub": "3f1c2a9e-user"}
+
+
+def _wire_cases() -> dict[str, tuple[Any, str]]:
+    from test_rs_dpop import BAD_PROOFS
+
+    at = WIRE_TOKEN
+    good = {"access_token": at, "iat": NOW}
+    cases = {name: (lambda make=make: make(), expected) for name, (make, expected) in BAD_PROOFS.items()}
+    cases.update({
+        "missing ath": (lambda: KEY.proof("GET", BASE + "/things", iat=NOW), "missing_ath"),
+        "wrong ath": (lambda: KEY.proof("GET", BASE + "/things", access_token=at + "x", iat=NOW), "wrong_ath"),
+        "key of another client": (lambda: DpopKey.generate().proof("GET", BASE + "/things", **good), "key_mismatch"),
+    })
+    return cases
+
+
+WIRE_TOKEN = bound()
+WIRE_CASES = _wire_cases()
+
+
+@pytest.mark.parametrize("name", sorted(WIRE_CASES))
+def test_every_bad_proof_is_a_401_with_its_reason_never_a_500(name: str) -> None:
+    make, expected = WIRE_CASES[name]
+    http = app_with(dpop_verifier(), middleware=True)
+    proof = make()
+    headers = {"Authorization": f"DPoP {WIRE_TOKEN}"} | ({"DPoP": proof} if proof is not None else {})
+    reply = http.get("/things", headers=headers)
+    assert reply.status_code == 401, reply.text
+    assert reply.json()["error"] == "invalid_dpop_proof"
+    assert expected.replace("_", " ") in reply.json()["error_description"]
+    assert reply.headers["www-authenticate"].startswith('DPoP realm="idgate", error="invalid_dpop_proof"')
+
+
+def test_several_dpop_headers_and_a_replay_are_401() -> None:
+    http = app_with(dpop_verifier(), middleware=True)
+    at = bound()
+    first, second = sent(at)["DPoP"], sent(at)["DPoP"]
+    several = http.get("/things", headers=[("Authorization", f"DPoP {at}"), ("DPoP", first), ("DPoP", second)])
+    assert several.status_code == 401 and "several dpop headers" in several.json()["error_description"]
+    assert http.get("/things", headers={"Authorization": f"DPoP {at}", "DPoP": first}).status_code == 200
+    replay = http.get("/things", headers={"Authorization": f"DPoP {at}", "DPoP": first})
+    assert replay.status_code == 401 and "replayed jti" in replay.json()["error_description"]
