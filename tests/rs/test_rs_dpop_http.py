@@ -124,3 +124,14 @@ def test_several_dpop_headers_and_a_replay_are_401() -> None:
     assert http.get("/things", headers={"Authorization": f"DPoP {at}", "DPoP": first}).status_code == 200
     replay = http.get("/things", headers={"Authorization": f"DPoP {at}", "DPoP": first})
     assert replay.status_code == 401 and "replayed jti" in replay.json()["error_description"]
+
+
+def test_the_url_a_proof_must_name_is_the_public_url_never_the_host_header() -> None:
+    """A proof made for another service (its host in htu) must not pass here because the request
+    says ``Host: that-service``: htu is compared with public_url, not with the request's Host."""
+    http = app_with(dpop_verifier(), middleware=True)
+    at = bound()
+    other = "https://other.example"
+    proof = KEY.proof("GET", other + "/things", access_token=at, iat=NOW)
+    reply = http.get("/things", headers={"Authorization": f"DPoP {at}", "DPoP": proof, "Host": "other.example"})
+    assert reply.status_code == 401 and "wrong htu" in reply.json()["error_description"]

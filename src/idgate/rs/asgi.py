@@ -62,5 +62,4 @@ async def send_refusal(scope: Scope, send: Send, refused: Refused) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-
 __all__ = ["AUTH_KEY", "BearerAuthMiddleware", "CLAIMS_KEY", "MISSING_TOKEN", "send_refusal"]

@@ -79,28 +79,32 @@ class Refused(OAuthError):
         return {"error": self.error, "error_description": self.description}
 
 
+def refusal(verifier: Verifier | None, cause: OAuthError, scheme: str = "Bearer", *, realm: str = REALM,
+            missing: bool = False) -> Refused:
+    """:class:`Refused` for ``cause``, offering the DPoP ``algs`` this verifier accepts (if any)."""
+    algs = verifier.dpop.algorithms if verifier is not None and verifier.dpop is not None else ()
+    return Refused(cause, scheme=scheme, dpop_algs=algs, realm=realm, missing=missing)
+
+
 def authenticate(verifier: Verifier, headers: Iterable[tuple[bytes, bytes]], *, method: str, url: str | None,
                  query_string: bytes = b"", missing: str = MISSING_TOKEN, realm: str = REALM) -> Authenticated:
     """The request's verified access token, or :class:`Refused`. ``url`` is the request URL the
     DPoP proof must name (``htu``), without query; None when the verifier takes bearer tokens only."""
     headers = list(headers)
-    algs = verifier.dpop.algorithms if verifier.dpop is not None else ()
-    scheme = "Bearer"
     try:
         found = access_token(headers, query_string)
-        if found is None:
-            raise Refused(InvalidToken("missing", missing), dpop_algs=algs, realm=realm, missing=True)
-        scheme, token = found
+    except OAuthError as exc:
+        raise refusal(verifier, exc, realm=realm) from None
+    if found is None:
+        raise refusal(verifier, InvalidToken("missing", missing), realm=realm, missing=True)
+    scheme, token = found
+    try:
         if scheme == "DPoP":
-            if url is None or verifier.dpop is None:
-                raise InvalidToken("dpop_not_supported", "This service does not accept DPoP tokens.")
             claims, proof = verifier.verify_dpop(token, proof_from_headers(headers), method=method, url=url)
             return Authenticated(claims, "DPoP", proof)
         return Authenticated(verifier.verify(token), "Bearer")
-    except Refused:
-        raise
     except OAuthError as exc:
-        raise Refused(exc, scheme=scheme, dpop_algs=algs, realm=realm) from None
+        raise refusal(verifier, exc, scheme, realm=realm) from None
 
 
 def authenticate_scope(verifier: Verifier, scope: Mapping[str, Any], *, missing: str = MISSING_TOKEN,
@@ -120,10 +124,10 @@ def request_url(verifier: Verifier, scope: Mapping[str, Any]) -> str | None:
     return verifier.public_url + str(scope.get("path", "/"))
 
 
-def insufficient_scope(verifier: Verifier | None, auth: Authenticated, needed: str, realm: str = REALM) -> Refused:
+def insufficient_scope(verifier: Verifier | None, auth: Authenticated, needed: str, description: str | None = None,
+                       realm: str = REALM) -> Refused:
     """RFC 6750 §3.1 ``insufficient_scope`` (403), in the scheme the request used."""
-    algs = verifier.dpop.algorithms if verifier is not None and verifier.dpop is not None else ()
-    return Refused(InsufficientScope(needed), scheme=auth.scheme, dpop_algs=algs, realm=realm)
+    return refusal(verifier, InsufficientScope(needed, description), auth.scheme, realm=realm)
 
 
 def has_scope(claims: Mapping[str, Any], needed: str) -> bool:

@@ -144,13 +144,13 @@ class Verifier:
                                                    "'Authorization: DPoP <token>' with a DPoP proof.")
         return claims
 
-    def verify_dpop(self, token: str, proof: str | None, *, method: str, url: str
+    def verify_dpop(self, token: str, proof: str | None, *, method: str, url: str | None
                     ) -> tuple[dict[str, Any], DpopProof]:
         """RFC 9449 §7.1: a token sent with ``Authorization: DPoP``: it must be bound (``cnf.jkt``)
         and the proof must be signed by that key, for this ``method`` and ``url``, with ``ath``
         the hash of this token. The proof is checked after the token, so a bad token never
         spends a proof id."""
-        if self.dpop is None:
+        if self.dpop is None or url is None:
             raise InvalidToken("dpop_not_supported", "This service does not accept DPoP tokens.")
         claims = self.verify(token, allow_bound=True)
         jkt = confirmation_jkt(claims)

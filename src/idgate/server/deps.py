@@ -12,7 +12,7 @@ from idgate.errors import InvalidToken
 
 from idgate.provider import Provider
 from idgate.rs import Verifier
-from idgate.rs.request import Authenticated, Refused, authenticate_scope, insufficient_scope
+from idgate.rs.request import Authenticated, Refused, authenticate_scope, insufficient_scope, refusal
 
 
 def provider_of(request: Request) -> Provider:
@@ -34,20 +34,21 @@ async def request_auth(request: Request, missing: str = "An access token is requ
 
 def refuse_scope(request: Request, auth: Authenticated, needed: str, description: str | None = None) -> Refused:
     """403 ``insufficient_scope`` in the scheme the request used."""
-    refused = insufficient_scope(verifier_of(request), auth, needed)
-    if description is not None:
-        refused.description = description
-    return refused
+    return insufficient_scope(verifier_of(request), auth, needed, description)
 
 
-async def own_token_claims(request: Request, credentials: HTTPAuthorizationCredentials | None,
-                           missing: str) -> dict[str, Any]:
-    """Claims of an access token issued for this server itself (``aud`` names the issuer);
-    ``missing`` is the 401 text when there is none. ``credentials`` only documents the bearer
-    scheme in OpenAPI: the header is read again, so a DPoP-bound token works too."""
+def refuse_token(request: Request, auth: Authenticated, cause: InvalidToken) -> Refused:
+    """401 for a token that verified but is not good here (wrong audience, inactive user)."""
+    return refusal(verifier_of(request), cause, auth.scheme)
+
+
+async def own_token(request: Request, credentials: HTTPAuthorizationCredentials | None,
+                    missing: str) -> Authenticated:
+    """An access token issued for this server itself (``aud`` names the issuer); ``missing`` is
+    the 401 text when there is none. ``credentials`` only documents the bearer scheme in
+    OpenAPI: the header is read again, so a DPoP-bound token works too."""
     auth = await request_auth(request, missing)
-    request.state.auth = auth
     aud = auth.claims.get("aud")
     if provider_of(request).settings.issuer not in (aud if isinstance(aud, list) else [aud]):
-        raise Refused(InvalidToken("wrong_audience", "The token was not issued for this server."), scheme=auth.scheme)
-    return auth.claims
+        raise refuse_token(request, auth, InvalidToken("wrong_audience", "The token was not issued for this server."))
+    return auth

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from idgate.server.deps import own_token_claims, provider_of, refuse_scope
+from idgate.server.deps import own_token, provider_of, refuse_scope
 from idgate.server.schemas import ERROR_RESPONSES
 from idgate.store import users
 from idgate.store.db import transaction
@@ -66,13 +66,13 @@ def _still_admin(request: Request, sub: str) -> bool:
 async def require_admin(request: Request,
                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
     """The acting admin's ``sub``, or 401/403."""
-    claims = await own_token_claims(request, credentials, "An access token with the admin permission is required.")
-    granted = set(claims.get("permissions") or []) | set(str(claims.get("scope", "")).split())
+    auth = await own_token(request, credentials, "An access token with the admin permission is required.")
+    granted = set(auth.claims.get("permissions") or []) | set(str(auth.claims.get("scope", "")).split())
     if ADMIN_PERMISSION not in granted:
-        raise refuse_scope(request, request.state.auth, ADMIN_PERMISSION)
-    sub = str(claims["sub"])
+        raise refuse_scope(request, auth, ADMIN_PERMISSION)
+    sub = str(auth.claims["sub"])
     if not await anyio.to_thread.run_sync(_still_admin, request, sub):
-        raise refuse_scope(request, request.state.auth, ADMIN_PERMISSION,
+        raise refuse_scope(request, auth, ADMIN_PERMISSION,
                            "The token's user no longer holds the admin permission.")
     return sub
 

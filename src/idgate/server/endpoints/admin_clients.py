@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from idgate.errors import InvalidRequest, UnsupportedMediaType
+from idgate.rs.request import has_scope
 from idgate.server.deps import provider_of, refuse_scope, request_auth
 from idgate.server.forms import read_body
 from idgate.server.responses import NO_STORE
@@ -37,7 +38,7 @@ MAX_BODY = 65_536
 
 async def _require_admin(request: Request) -> dict[str, Any]:
     auth = await request_auth(request)
-    if ADMIN_SCOPE not in str(auth.claims.get("scope", "")).split():
+    if not has_scope(auth.claims, ADMIN_SCOPE):
         raise refuse_scope(request, auth, ADMIN_SCOPE)
     return auth.claims
 

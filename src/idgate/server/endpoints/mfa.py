@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from idgate.errors import InvalidToken
 from idgate.mfa import service as mfa
-from idgate.server.deps import own_token_claims, provider_of
+from idgate.server.deps import own_token, provider_of, refuse_token
 from idgate.server.schemas import ERROR_RESPONSES
 from idgate.store import users
 from idgate.store.db import transaction
@@ -61,10 +61,10 @@ def _active_user(request: Request, sub: str) -> bool:
 
 async def current_user(request: Request,
                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-    claims = await own_token_claims(request, credentials, "An access token is required.")
-    sub = str(claims["sub"])
+    auth = await own_token(request, credentials, "An access token is required.")
+    sub = str(auth.claims["sub"])
     if not await anyio.to_thread.run_sync(_active_user, request, sub):
-        raise InvalidToken("user_inactive")
+        raise refuse_token(request, auth, InvalidToken("user_inactive"))
     return sub
 
 

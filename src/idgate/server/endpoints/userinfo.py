@@ -14,8 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from idgate.errors import InvalidToken
-from idgate.rs.request import Refused
-from idgate.server.deps import provider_of, request_auth
+from idgate.server.deps import provider_of, refuse_token, request_auth
 from idgate.services.clients.first_party import FIRST_PARTY_CLIENT_ID
 from idgate.services.oidc import third_party_userinfo
 from idgate.store import users
@@ -47,5 +46,5 @@ async def userinfo(request: Request) -> JSONResponse:
     try:
         body = await anyio.to_thread.run_sync(_profile, request, auth.claims)
     except InvalidToken as exc:
-        raise Refused(exc, scheme=auth.scheme) from None
+        raise refuse_token(request, auth, exc) from None
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
