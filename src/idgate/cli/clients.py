@@ -48,6 +48,8 @@ def add(
     refresh_token_ttl: Annotated[int | None, typer.Option(help="Refresh-token lifetime (s), within the server's.")] = None,
     dpop: Annotated[bool | None, typer.Option("--dpop/--no-dpop", help="Require DPoP-bound tokens (RFC 9449 "
                                               "§5.2). Default: the server's dpop_bound_access_tokens_default.")] = None,
+    require_passkey: Annotated[bool, typer.Option("--require-passkey", help="Sign-ins for this client must use a "
+                                                  "passkey (acr phr); password-only sessions are stepped up.")] = False,
     database: DatabaseOpt = None,
 ) -> None:
     """Register a client; a confidential client's secret is printed once."""
@@ -62,7 +64,7 @@ def add(
                       auth_method=auth_method, post_logout_redirect_uris=post_logout_redirect_uri or [],
                       audiences=audience or [], jwks=jwks_doc, introspect=introspect, skip_consent=skip_consent,
                       access_token_ttl=access_token_ttl, refresh_token_ttl=refresh_token_ttl,
-                      dpop_bound_access_tokens=dpop)
+                      dpop_bound_access_tokens=dpop, require_passkey=require_passkey)
     provider = open_provider(data, database)
     try:
         client, secret = registry.add_client(provider.sessions, spec,

@@ -1,4 +1,4 @@
-"""``idgate user add|list|disable|enable|set-password|delete``."""
+"""``idgate user add|list|disable|enable|set-password|delete|unlock|passkeys|passkey-revoke``."""
 
 from __future__ import annotations
 
@@ -86,6 +86,34 @@ def unlock(name: str, data: DataOpt, database: DatabaseOpt = None) -> None:
     with provider_for(data, database) as provider:
         was_locked = admin.unlock_user(provider, name, actor=cli_actor())
     typer.echo(f"unlocked {name}" if was_locked else f"{name} was not locked; back-off counters cleared")
+
+
+@app.command("passkeys")
+def passkeys_(name: str, data: DataOpt, database: DatabaseOpt = None) -> None:
+    """List a user's passkeys: id, name, synced or device-bound, added and last used."""
+    from idgate.passkeys import service as passkeys
+
+    with provider_for(data, database) as provider:
+        found = passkeys.list_for(provider, name)
+    if not found:
+        typer.echo(f"{name} has no passkeys")
+        return
+    table = Table("id", "name", "kind", "added", "last used")
+    for p in found:
+        table.add_row(p.id, p.name, "synced" if p.synced else "device-bound", p.created_at.strftime("%Y-%m-%d %H:%M"),
+                      p.last_used_at.strftime("%Y-%m-%d %H:%M") if p.last_used_at else "never")
+    Console().print(table)
+
+
+@app.command("passkey-revoke")
+def passkey_revoke(name: str, passkey_id: Annotated[str, typer.Argument(help="The id from `idgate user passkeys`.")],
+                   data: DataOpt, database: DatabaseOpt = None) -> None:
+    """Revoke one of a user's passkeys (a lost or stolen device). It stops signing in at once."""
+    from idgate.passkeys import service as passkeys
+
+    with provider_for(data, database) as provider:
+        passkeys.revoke(provider, name, passkey_id, actor=cli_actor())
+    typer.echo(f"revoked passkey {passkey_id} of {name}")
 
 
 def _run(data, database, action) -> None:  # type: ignore[no-untyped-def]

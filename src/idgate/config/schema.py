@@ -5,6 +5,8 @@ and the fix). How settings are read from files and the environment is :mod:`idga
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
@@ -93,6 +95,9 @@ class Settings:
     require_mfa_roles: tuple[str, ...] = _doc("Roles whose members must use a second factor (TOTP). Roles can "
                                               "also be marked through the admin API.", ())
     mfa_issuer_label: str = _doc("Issuer label shown in authenticator apps for TOTP enrolments.", "idgate")
+    passkey_aaguids: tuple[str, ...] = _doc("AAGUIDs (authenticator models) allowed to register passkeys, e.g. "
+                                            "\"cb69481e-8ff7-4039-93ec-0a2729a154a8\". Empty (default): any. With "
+                                            "a list, attestation 'direct' is requested.", ())
     # --- DPoP (RFC 9449, issue 20): sender-constrained tokens. See README "DPoP".
     dpop_nonce: bool = _doc("Require a server nonce in DPoP proofs sent to /token and /login (RFC 9449 §8): a "
                             "proof made in advance or copied from elsewhere is refused with use_dpop_nonce and "
@@ -156,7 +161,14 @@ class Settings:
             raise ConfigError(f"Config 'dpop_nonce_lifetime' is {self.dpop_nonce_lifetime}; use 10..86400 seconds.")
         if not 5 <= self.dpop_proof_max_age <= 600:
             raise ConfigError(f"Config 'dpop_proof_max_age' is {self.dpop_proof_max_age}; use 5..600 seconds.")
+        for aaguid in self.passkey_aaguids:
+            if not _AAGUID.fullmatch(aaguid):
+                raise ConfigError(f"Config 'passkey_aaguids' has {aaguid!r}; an AAGUID looks like "
+                                  "cb69481e-8ff7-4039-93ec-0a2729a154a8.")
         return self
+
+
+_AAGUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _check_lifetimes(s: Settings) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,11 +16,11 @@ from idgate.errors import Conflict, InvalidRequest, NotFound
 from idgate import events
 from idgate.store import users
 from idgate.store.db import transaction
-from idgate.store.models import Role
-from idgate.store.models_security import RecoveryCode, RoleSecurity, TotpFactor
+from idgate.store.models_security import RecoveryCode, TotpFactor
 
 from . import crypto, totp
 from .errors import InvalidOtp, MfaRequiredByRole
+from .roles import roles_requiring_mfa, set_role_requires_mfa  # noqa: F401 - part of this module's API
 
 if TYPE_CHECKING:
     from idgate.config.schema import Settings
@@ -235,13 +234,20 @@ def remove_totp(provider: Provider, user_id: str, *, actor: str | None = None) -
 
 def remove_own_totp(provider: Provider, user_id: str, code: str) -> bool:
     """The user removing their own factor (API, account page): refused while one of their roles
-    requires a second factor (an administrator can still remove it), then it needs a current
-    code or a recovery code (:func:`verify_second_factor`)."""
-    if status(provider, user_id).required:
+    requires a second factor and no passkey would be left as one (an administrator can still
+    remove it), then it needs a current code or a recovery code (:func:`verify_second_factor`)."""
+    if status(provider, user_id).required and not _has_passkey(provider, user_id):
         events.record(provider.sessions, "mfa.totp.remove", "refused", actor=user_id, reason="required_by_role")
         raise MfaRequiredByRole()
     verify_second_factor(provider, user_id, code)
     return remove_totp(provider, user_id)
+
+
+def _has_passkey(provider: Provider, user_id: str) -> bool:
+    from idgate.store import passkeys
+
+    with transaction(provider.sessions) as session:
+        return passkeys.count_of_user(session, user_id) > 0
 
 
 def regenerate_own_recovery_codes(provider: Provider, user_id: str, code: str) -> tuple[str, ...]:
@@ -264,12 +270,6 @@ def has_second_factor(session: Session, user_id: str) -> bool:
                                                            TotpFactor.confirmed_at.is_not(None))) is not None
 
 
-def roles_requiring_mfa(session: Session, configured: Iterable[str]) -> set[str]:
-    marked = session.scalars(select(Role.name).join(RoleSecurity, RoleSecurity.role_id == Role.id)
-                             .where(RoleSecurity.require_mfa.is_(True)))
-    return set(configured) | set(marked)
-
-
 def status(provider: Provider, user_id: str) -> MfaStatus:
     with transaction(provider.sessions) as session:
         user = users.get(session, user_id)
@@ -290,11 +290,3 @@ def login_requirements(settings: Settings, facts: LoginFacts) -> tuple[bool, boo
     demanding = set(settings.require_mfa_roles) | facts.roles_marked_mfa
     required = not enrolled and bool(set(facts.view.roles) & demanding)
     return enrolled, required
-
-
-def set_role_requires_mfa(session: Session, role: Role, required: bool) -> None:
-    row = session.get(RoleSecurity, role.id)
-    if row is None:
-        session.add(RoleSecurity(role_id=role.id, require_mfa=required))
-    else:
-        row.require_mfa = required

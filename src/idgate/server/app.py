@@ -76,7 +76,8 @@ def create_app(provider: Provider) -> FastAPI:
     app.state.verifier = build_verifier(
         provider, on_jwks_lookup=lambda result: app.state.metrics.jwks_lookups.labels(result).inc())
     errors.install(app)
-    from idgate.server.endpoints import admin_audiences, admin_events, admin_roles, admin_sessions, admin_users, mfa
+    from idgate.server.endpoints import account_passkeys, admin_audiences, admin_events, admin_passkeys, admin_roles, \
+        admin_sessions, admin_users, interaction_passkey, mfa
 
     # The busiest endpoints first: a request is matched against the routes in this order.
     for module in (token, jwks, userinfo, introspection, login, revocation, discovery, health,
@@ -84,7 +85,8 @@ def create_app(provider: Provider) -> FastAPI:
                    account, account_mfa, admin_clients, pages,  # issue 4: third-party apps
                    admin_users, admin_roles, admin_sessions, admin_events, mfa,  # issue 5: admin API, 2FA self-service
                    admin_audiences,  # issue 3: encryption keys of resource servers
-                   home):  # issue 16: the landing page and /docs
+                   home,  # issue 16: the landing page and /docs
+                   interaction_passkey, account_passkeys, admin_passkeys):  # issue 13: passkeys
         _add_routes(app, module.router)
     from idgate.server.schemas import install_openapi  # error replies documented on every operation
 

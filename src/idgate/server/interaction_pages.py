@@ -43,17 +43,24 @@ def _host(uri: str) -> str:
 
 def login_page(req: AuthRequest | None, client: ClientView | None, browser: Browser, interaction_id: str, *,
                username: str = "", error: str | None = None, status: int = 200) -> Response:
+    """The sign-in page: username and password, and "Sign in with a passkey" (also offered in
+    the username field's autofill). A client that demands a passkey gets the passkey only."""
     targets = (req.redirect_uri,) if req else ()
-    return render("login.html", status=status, browser=browser, form_targets=targets, title="Sign in",
+    return render("login.html", status=status, browser=browser, form_targets=targets, title="Sign in", script=True,
                   action=f"/interaction/{interaction_id}/login", client_name=client.name if client else None,
-                  username=username or (req.login_hint if req else "") or "", error=error)
+                  username=username or (req.login_hint if req else "") or "", error=error,
+                  passkey_base=f"/interaction/{interaction_id}/passkey",
+                  passkey_only=interaction_flow.passkey_required(req, client))
 
 
 def otp_page(req: AuthRequest | None, client: ClientView | None, browser: Browser, interaction_id: str, *,
-             error: str | None = None, status: int = 200) -> Response:
+             factors: steps.SecondFactors = steps.TOTP_ONLY, error: str | None = None, status: int = 200) -> Response:
+    """The second-factor step: the authenticator app's code, a passkey, or the choice of both."""
     targets = (req.redirect_uri,) if req else ()
     return render("otp.html", status=status, browser=browser, form_targets=targets, title="Two-step verification",
-                  action=f"/interaction/{interaction_id}/otp", client_name=client.name if client else None, error=error)
+                  action=f"/interaction/{interaction_id}/otp", client_name=client.name if client else None, error=error,
+                  script=factors.passkey, totp=factors.totp, passkey=factors.passkey,
+                  passkey_base=f"/interaction/{interaction_id}/passkey")
 
 
 async def enrol_page(provider: Provider, req: AuthRequest | None, client: ClientView | None, browser: Browser,

@@ -72,11 +72,18 @@ def end_interaction(provider: Provider, interaction_id: str) -> None:
         repo.delete_interaction(session, ids.token_hash(interaction_id))
 
 
-def start_account_sign_in(provider: Provider, request: Request) -> Response:
-    """Used by /account: sign in first, then come back."""
+def start_account_sign_in(provider: Provider, request: Request, *, reauth: bool = False) -> Response:
+    """Used by /account: sign in first, then come back. ``reauth``: even a signed-in user signs
+    in again (a change that needs a recent sign-in, such as adding a passkey)."""
     browser = ensure_browser(provider, request)
-    interaction_id = start_interaction(provider, browser, "account", "{}")
+    interaction_id = start_interaction(provider, browser, "account", '{"reauth": true}' if reauth else "{}")
     return set_cookie(RedirectResponse(f"/interaction/{interaction_id}", status_code=303), browser)
+
+
+def account_reauth(row: Interaction) -> bool:
+    """An /account interaction that asks a signed-in user to sign in again."""
+    return row.kind == "account" and row.params == '{"reauth": true}'
+
 
 
 @dataclass

@@ -40,7 +40,8 @@ SESSION_IDLE = timedelta(hours=2)
 SESSION_ABSOLUTE = timedelta(hours=12)
 HERE = Path(__file__).parent
 STATIC = {"idgate.css": "text/css; charset=utf-8", "form_post.js": "text/javascript; charset=utf-8",
-          "favicon.svg": "image/svg+xml", "docs-init.js": "text/javascript; charset=utf-8"}
+          "favicon.svg": "image/svg+xml", "docs-init.js": "text/javascript; charset=utf-8",
+          "passkey.js": "text/javascript; charset=utf-8"}
 
 _env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
@@ -164,7 +165,7 @@ def origin_of(uri: str) -> str | None:
 def page_csp(form_targets: tuple[str, ...] = (), *, script: bool = False) -> str:
     sources = " ".join(["'self'", *(o for o in (origin_of(t) for t in form_targets) if o)])
     return ("default-src 'none'; style-src 'self'; img-src 'self'; "
-            + ("script-src 'self'; " if script else "")
+            + ("script-src 'self'; connect-src 'self'; " if script else "")
             + f"form-action {sources}; frame-ancestors 'none'; base-uri 'none'")
 
 

@@ -17,7 +17,7 @@ from idgate.services.authorize_request import AuthRequest
 from idgate.services.client_tokens import TokenSet, refresh_lifetimes, third_party_access_token
 from idgate.services.clients.view import ClientView
 from idgate.services.interaction_flow import grantable_scope
-from idgate.services.oidc import ACR_PASSWORD, ACR_TWO_FACTOR, id_token
+from idgate.services.oidc import acr_of, id_token
 from idgate.store import clients as repo
 from idgate.store import tokens as token_rows
 from idgate.store import users
@@ -41,7 +41,7 @@ def issue_code(provider: Provider, req: AuthRequest, user: UserView, *, auth_tim
             code_hash=ids.token_hash(code), client_id=req.client_id, user_id=user.id, redirect_uri=req.redirect_uri,
             scope=" ".join(grantable_scope(req.scope, user)), audience=req.audience, nonce=req.nonce,
             code_challenge=req.code_challenge, auth_time=auth_time, amr=amr,
-            acr=ACR_TWO_FACTOR if "otp" in amr.split() else ACR_PASSWORD, sid=sid,
+            acr=acr_of(amr), sid=sid,
             created_at=clock.from_timestamp(issued), expires_at=clock.from_timestamp(issued + CODE_TTL),
             dpop_jkt=req.dpop_jkt,
         ))

@@ -52,6 +52,7 @@ class AuthRequest:
     max_age: int | None = None
     login_hint: str | None = None
     dpop_jkt: str | None = None  # RFC 9449 §10: the key the code will be redeemable with
+    acr_values: tuple[str, ...] = ()  # OIDC Core §3.1.2.1; "phr" asks for a passkey sign-in
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -60,6 +61,7 @@ class AuthRequest:
     def from_json(cls, text: str) -> AuthRequest:
         data = json.loads(text)
         data["scope"], data["prompt"] = tuple(data["scope"]), tuple(data["prompt"])
+        data["acr_values"] = tuple(data.get("acr_values") or ())
         return cls(**data)
 
 
@@ -172,10 +174,14 @@ def parse_request(provider: Provider, pairs: list[tuple[str, str]]) -> tuple[Aut
     dpop_jkt = params.get("dpop_jkt") or None
     if dpop_jkt is not None and not _JKT.fullmatch(dpop_jkt):
         raise fail("invalid_request", "dpop_jkt must be the base64url SHA-256 JWK thumbprint of the DPoP key.")
+    acr_values = tuple(dict.fromkeys((params.get("acr_values") or "").split()))
+    if len(acr_values) > 8 or any(len(v) > 64 for v in acr_values):
+        raise fail("invalid_request", "acr_values is too long.")
     try:
         audience = client_audience(provider, client, params.get("resource") or params.get("audience"))
     except IdgateError:
         raise fail("invalid_target", "The requested resource is not allowed for this application.") from None
     return AuthRequest(client_id=client.client_id, redirect_uri=redirect_uri, scope=scope, code_challenge=challenge,
                        audience=audience, state=state, nonce=nonce, response_mode=mode, prompt=prompt,
-                       max_age=max_age, login_hint=login_hint, dpop_jkt=dpop_jkt), client
+                       max_age=max_age, login_hint=login_hint, dpop_jkt=dpop_jkt,
+                       acr_values=acr_values), client

@@ -7,7 +7,7 @@ from idgate import clock
 from idgate.provider import Provider
 from idgate.services.authorize_request import AuthRequest
 from idgate.services.clients.view import ClientView
-from idgate.services.oidc import OIDC_SCOPES
+from idgate.services.oidc import ACR_PHISHING_RESISTANT, OIDC_SCOPES, PASSKEY_AMR
 from idgate.store import clients as repo
 from idgate.store import users
 from idgate.store.db import transaction
@@ -19,10 +19,22 @@ def grantable_scope(scope: tuple[str, ...], user: UserView) -> list[str]:
     return [s for s in scope if s in OIDC_SCOPES or s in user.permissions]
 
 
+def passkey_required(req: AuthRequest | None, client: ClientView | None) -> bool:
+    """The client asked for a passkey (``acr_values=phr``) or is registered as requiring one."""
+    return bool(req is not None and ACR_PHISHING_RESISTANT in req.acr_values) or bool(client and client.require_passkey)
+
+
+def used_passkey(amr: str | None) -> bool:
+    return bool(PASSKEY_AMR & set((amr or "").split()))
+
+
 def next_step(req: AuthRequest, client: ClientView, user: UserView | None, auth_time: int | None, now: int, *,
-              login_done: bool, consent_done: bool, consented: set[str]) -> str | None:
-    """What the user still has to do: 'login', 'consent', or None (issue the code)."""
+              login_done: bool, consent_done: bool, consented: set[str], amr: str | None = None) -> str | None:
+    """What the user still has to do: 'login', 'consent', or None (issue the code). A client
+    that requires a passkey steps a session without one up to a passkey sign-in."""
     if user is None or auth_time is None:
+        return "login"
+    if passkey_required(req, client) and not used_passkey(amr):
         return "login"
     if not login_done:
         if "login" in req.prompt:

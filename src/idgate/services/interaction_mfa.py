@@ -35,6 +35,7 @@ from idgate.provider import Provider
 from idgate.store import users
 from idgate.store.db import transaction
 from idgate.store.models_oauth import Interaction
+from idgate.store.models_security import TotpFactor
 
 OTP, ENROL, ENROLLED = "otp", "enrol", "enrolled"
 MFA_WINDOW = 300  # seconds between a right password and its second factor (an enrolled account)
@@ -63,6 +64,27 @@ class EnrolmentStep:
     def grouped_key(self) -> str:
         secret = self.enrolment.secret
         return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+
+
+@dataclass(frozen=True)
+class SecondFactors:
+    """Which second factors the pending user can give at the code step (they choose)."""
+
+    totp: bool
+    passkey: bool
+
+
+TOTP_ONLY = SecondFactors(totp=True, passkey=False)
+
+
+def second_factors(provider: Provider, user_id: str) -> SecondFactors:
+    from idgate.store import passkeys
+
+    with transaction(provider.sessions) as session:
+        totp = session.get(TotpFactor, user_id)
+        has_passkey = passkeys.count_of_user(session, user_id) > 0
+    active = totp is not None and totp.confirmed_at is not None
+    return SecondFactors(totp=active or not has_passkey, passkey=has_passkey)
 
 
 def step_of(row: Interaction, now: int | None = None) -> str | None:

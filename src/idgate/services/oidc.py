@@ -28,6 +28,19 @@ OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 # acr "1": a single authentication factor (a password). Issue 5's second factor raises it.
 ACR_PASSWORD = "1"
 ACR_TWO_FACTOR = "2"  # password and a one-time code (amr ["pwd", "otp"])
+# OpenID EAP ACR Values 1.0 §2: "phr", phishing-resistant authentication. idgate gives it to a
+# sign-in that used a passkey (alone or after a password): the key answers only idgate's origin.
+ACR_PHISHING_RESISTANT = "phr"
+ACR_VALUES = (ACR_PASSWORD, ACR_TWO_FACTOR, ACR_PHISHING_RESISTANT)
+PASSKEY_AMR = frozenset({"hwk", "swk"})
+
+
+def acr_of(amr: str) -> str:
+    """The ``acr`` (OIDC Core §2) of a sign-in with these RFC 8176 methods."""
+    methods = set(amr.split())
+    if methods & PASSKEY_AMR:
+        return ACR_PHISHING_RESISTANT
+    return ACR_TWO_FACTOR if methods & {"otp", "mfa"} else ACR_PASSWORD
 ID_TOKEN_TTL = 600
 _HASHES = {"ES256": hashlib.sha256, "RS256": hashlib.sha256, "PS256": hashlib.sha256, "HS256": hashlib.sha256,
            "ES384": hashlib.sha384, "EdDSA": hashlib.sha512}

@@ -39,6 +39,8 @@ class OAuthClient(Base):
     refresh_token_ttl: Mapped[int | None] = mapped_column(Integer, default=None)
     # RFC 9449 §5.2: token requests without a DPoP proof are refused.
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Sign-ins for this client must use a passkey (acr "phr"); a password-only session is stepped up.
+    require_passkey: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

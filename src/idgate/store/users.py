@@ -15,6 +15,7 @@ from idgate import ids
 from idgate.clock import utcnow
 from idgate.errors import Conflict, InvalidRequest, NotFound
 from idgate.store.models import Permission, RefreshToken, Role, User, role_permissions, user_permissions, user_roles
+from idgate.store.models_passkeys import Passkey
 from idgate.store.models_security import RoleSecurity, TotpFactor
 from idgate.store.prepared import Prepared
 
@@ -120,8 +121,10 @@ def find_by_username(session: Session, username: str) -> User | None:
 # (store/prepared.py: compiled once per database, run on the driver's cursor.)
 _UID = bindparam("uid")
 _USER_ROW = select(User.id, User.username, User.email, User.name, User.disabled).where(User.id == _UID)
+# A second factor: a confirmed TOTP authenticator or a passkey (issue 13).
 _USER_ROW_WITH_FACTOR = _USER_ROW.add_columns(
-    exists().where(TotpFactor.user_id == User.id, TotpFactor.confirmed_at.is_not(None)).label("enrolled"))
+    (exists().where(TotpFactor.user_id == User.id, TotpFactor.confirmed_at.is_not(None))
+     | exists().where(Passkey.user_id == User.id)).label("enrolled"))
 _READ_USER = Prepared(_USER_ROW)
 _READ_USER_WITH_FACTOR = Prepared(_USER_ROW_WITH_FACTOR)
 _READ_ROLES = Prepared(select(Role.name, func.coalesce(RoleSecurity.require_mfa, False).label("require_mfa"))

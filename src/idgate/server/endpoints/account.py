@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from idgate import clock
 from idgate.errors import InvalidCredentials, InvalidRequest, TooManyRequests, WeakPassword
 from idgate.mfa import service as mfa
+from idgate.passkeys import service as passkeys
 from idgate.provider import Provider
 from idgate.server.deps import provider_of
 from idgate.server.forms import read_params
@@ -67,13 +68,18 @@ def _overview(provider: Provider, browser: Browser, user: UserView) -> dict[str,
 
 async def account_page(provider: Provider, browser: Browser, user: UserView, *, notice: str | None = None,
                        error: str | None = None, mfa_error: str | None = None, mfa_form: str | None = None,
+                       passkey_error: str | None = None, passkey_notice: str | None = None,
                        status: int = 200) -> Response:
     """The account page. ``mfa_error`` is shown in the two-step verification section, against
-    the code field of ``mfa_form`` ("remove" or "regenerate") when given."""
+    the code field of ``mfa_form`` ("remove" or "regenerate") when given; ``passkey_*`` in
+    the passkeys section."""
     overview = await run(_overview, provider, browser, user)
     state = await run(mfa.status, provider, user.id)
+    keys = [{"info": p, "created": _when(p.created_at), "used": _when(p.last_used_at) if p.last_used_at else None}
+            for p in await run(passkeys.list_of, provider, user.id)]
     return render("account.html", status=status, browser=browser, title="Your account", user=user, notice=notice,
-                  error=error, mfa=state, mfa_error=mfa_error, mfa_form=mfa_form, **overview)
+                  error=error, mfa=state, mfa_error=mfa_error, mfa_form=mfa_form, passkeys=keys,
+                  passkey_error=passkey_error, passkey_notice=passkey_notice, script=True, **overview)
 
 
 async def signed_in(request: Request) -> tuple[Provider, Browser | None, UserView | None]:

@@ -60,7 +60,7 @@ def _typed(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
 def spec_from_json(body: dict[str, Any]) -> ClientSpec:
     known = {"client_id", "client_name", "grant_types", "redirect_uris", "post_logout_redirect_uris", "scope",
              "token_endpoint_auth_method", "jwks", "public", "audiences", "introspect", "skip_consent",
-             "access_token_ttl", "refresh_token_ttl", "dpop_bound_access_tokens"}
+             "access_token_ttl", "refresh_token_ttl", "dpop_bound_access_tokens", "require_passkey"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.")
@@ -81,6 +81,7 @@ def spec_from_json(body: dict[str, Any]) -> ClientSpec:
         access_token_ttl=_typed(body, "access_token_ttl", int, None),
         refresh_token_ttl=_typed(body, "refresh_token_ttl", int, None),
         dpop_bound_access_tokens=_typed(body, "dpop_bound_access_tokens", bool, None),
+        require_passkey=bool(_typed(body, "require_passkey", bool, False)),
     )
 
 

@@ -63,7 +63,7 @@ async def authorize(request: Request) -> Response:
     now = clock.now()
     given = await run(interaction_flow.consented, provider, user.id, client.client_id) if user else set()
     step = interaction_flow.next_step(req, client, user, browser.auth_time if browser else None, now, login_done=False,
-                          consent_done=False, consented=given)
+                          consent_done=False, consented=given, amr=browser.amr if browser else None)
     if "none" in req.prompt:
         # OIDC Core §3.1.2.6: no page may be shown; say what would have been needed.
         if step is not None:

@@ -12,6 +12,7 @@ from idgate.jose.algorithms import ASYMMETRIC_ALGS
 from idgate.rs.dpop import DPOP_ALGS
 from idgate.server.deps import provider_of
 from idgate.server.grants import GRANTS
+from idgate.services.oidc import ACR_VALUES
 
 router = APIRouter()
 
@@ -40,7 +41,7 @@ def metadata(settings: Settings, alg: str) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
                                                           "private_key_jwt"],
         "introspection_endpoint_auth_signing_alg_values_supported": list(ASYMMETRIC_ALGS),
-        "acr_values_supported": ["1", "2"],
+        "acr_values_supported": list(ACR_VALUES),
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

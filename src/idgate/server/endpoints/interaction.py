@@ -25,7 +25,7 @@ from idgate.provider import Provider
 from idgate.server.authorization_response import code_to_client, error_to_client
 from idgate.server.deps import provider_of
 from idgate.server.interaction_pages import codes_page, consent_page, enrol_page, login_page, otp_page
-from idgate.server.interactions import LostInteraction, end_interaction, find_interaction, read_posted_form, \
+from idgate.server.interactions import LostInteraction, account_reauth, end_interaction, find_interaction, read_posted_form, \
     request_and_client, retry_later, signed_in, update_interaction
 from idgate.server.pages import Browser, error_page, load_browser, run, set_cookie
 from idgate.services import interaction_flow
@@ -52,11 +52,13 @@ async def _resume(provider: Provider, browser: Browser, interaction_id: str) -> 
             return await enrol_page(provider, req, client, browser, interaction_id, row)
         if pending == steps.ENROLLED:
             return codes_page(req, browser, interaction_id, ())
-        return otp_page(req, client, browser, interaction_id)
+        factors = await run(steps.second_factors, provider, row.pending_user_id)
+        return otp_page(req, client, browser, interaction_id, factors=factors)
     user = await run(interaction_flow.load_user, provider, browser.user_id)
     if row.kind == "account":
-        if user is None:
-            return login_page(None, None, browser, interaction_id)
+        if user is None or (account_reauth(row) and not row.login_done):
+            # /account, or a change there that needs a recent sign-in (adding a passkey).
+            return login_page(None, None, browser, interaction_id, username=user.username if user else "")
         await run(end_interaction, provider, interaction_id)
         return set_cookie(RedirectResponse("/account", status_code=303), browser)
     req = AuthRequest.from_json(row.params)
@@ -66,7 +68,7 @@ async def _resume(provider: Provider, browser: Browser, interaction_id: str) -> 
         raise PageError("The application is no longer registered.", detail="client removed during interaction")
     given = await run(interaction_flow.consented, provider, user.id, client.client_id) if user else set()
     step = interaction_flow.next_step(req, client, user, browser.auth_time, clock.now(), login_done=row.login_done,
-                          consent_done=row.consent_done, consented=given)
+                          consent_done=row.consent_done, consented=given, amr=browser.amr)
     if step == "login" or user is None:
         return login_page(req, client, browser, interaction_id)
     if step == "consent":
@@ -94,6 +96,9 @@ async def interaction_login(request: Request, interaction_id: str) -> Response:
         return posted
     provider, browser, params, row = posted.provider, posted.browser, posted.params, posted.row
     req, client = await request_and_client(provider, row)
+    if interaction_flow.passkey_required(req, client):
+        return login_page(req, client, browser, interaction_id, status=400,
+                          error="This app asks you to sign in with a passkey.")
     username = (params.get("username") or "").strip()[:128]
     password = params.get("password") or ""
     if not username or not password:
@@ -104,7 +109,8 @@ async def interaction_login(request: Request, interaction_id: str) -> Response:
     except MfaRequired as exc:
         # Password right, second factor next (issue 5); the password is not asked for again.
         await run(steps.await_code, provider, interaction_id, exc.user_id)
-        return otp_page(req, client, browser, interaction_id)
+        factors = await run(steps.second_factors, provider, exc.user_id)
+        return otp_page(req, client, browser, interaction_id, factors=factors)
     except InvalidCredentials:
         # One message for unknown user, wrong password and disabled account.
         return login_page(req, client, browser, interaction_id, username=username, status=401,
@@ -119,7 +125,8 @@ async def interaction_login(request: Request, interaction_id: str) -> Response:
         # A role requires a second factor and none is set up: set one up now, in this
         # interaction, before the sign-in completes (no code is issued without it).
         if await run(steps.begin_enrolment, provider, interaction_id, outcome.user.id) == steps.OTP:
-            return otp_page(req, client, browser, interaction_id)
+            factors = await run(steps.second_factors, provider, outcome.user.id)
+            return otp_page(req, client, browser, interaction_id, factors=factors)
         row = await run(find_interaction, provider, browser, interaction_id)
         return await enrol_page(provider, req, client, browser, interaction_id, row)
     return await signed_in(provider, request, browser, interaction_id, outcome.user.id, "pwd")
@@ -136,13 +143,14 @@ async def interaction_otp(request: Request, interaction_id: str) -> Response:
         return login_page(req, client, browser, interaction_id, status=400,
                           error="That took too long. Sign in again.")
     user_id = row.pending_user_id
+    factors = await run(steps.second_factors, provider, user_id)
     try:
         await run(verify_second_factor, provider, user_id, (params.get("otp") or "")[:32])
     except InvalidOtp:
-        return otp_page(req, client, browser, interaction_id, status=401,
+        return otp_page(req, client, browser, interaction_id, factors=factors, status=401,
                         error="That code is not right. Enter the current code from your app.")
     except TooManyRequests as exc:
-        return retry_later(otp_page(req, client, browser, interaction_id, status=429,
+        return retry_later(otp_page(req, client, browser, interaction_id, factors=factors, status=429,
                                     error="Too many attempts. Wait a moment, then try again."), exc)
     except OAuthError as exc:
         await run(steps.abandon, provider, interaction_id)

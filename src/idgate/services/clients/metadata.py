@@ -49,6 +49,7 @@ class ClientSpec:
     refresh_token_ttl: int | None = None
     # RFC 9449 §5.2; None: the server's dpop_bound_access_tokens_default.
     dpop_bound_access_tokens: bool | None = None
+    require_passkey: bool = False  # every sign-in for this client uses a passkey (acr "phr")
 
 
 

@@ -32,6 +32,7 @@ class ClientView:
     refresh_token_ttl: int | None
     created_at: datetime | None = None
     dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2
+    require_passkey: bool = False  # sign-ins must use a passkey (acr "phr")
 
     def as_dict(self) -> dict[str, Any]:
         """RFC 7591 §2 metadata names where one exists."""
@@ -45,7 +46,7 @@ class ClientView:
             "scope": " ".join(self.scopes), "audiences": list(self.audiences), "jwks": self.jwks,
             "introspect": self.introspect, "skip_consent": self.skip_consent,
             "access_token_ttl": self.access_token_ttl, "refresh_token_ttl": self.refresh_token_ttl,
-            "dpop_bound_access_tokens": self.dpop_bound_access_tokens,
+            "dpop_bound_access_tokens": self.dpop_bound_access_tokens, "require_passkey": self.require_passkey,
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }
 
@@ -58,5 +59,5 @@ def view(row: OAuthClient) -> ClientView:
         scopes=tuple(row.scopes.split()), audiences=tuple(json.loads(row.audiences)),
         jwks=json.loads(row.jwks) if row.jwks else None, introspect=row.introspect, skip_consent=row.skip_consent,
         access_token_ttl=row.access_token_ttl, refresh_token_ttl=row.refresh_token_ttl, created_at=row.created_at,
-        dpop_bound_access_tokens=bool(row.dpop_bound_access_tokens),
+        dpop_bound_access_tokens=bool(row.dpop_bound_access_tokens), require_passkey=bool(row.require_passkey),
     )
