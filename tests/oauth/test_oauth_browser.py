@@ -81,7 +81,7 @@ def test_browser_login_consent_and_back_to_the_app(chromium, tmp_path: Path) -> 
         assert page.input_value("#password") == "" and page.input_value("#username") == "alice"
         assert "wrong password, quite long" not in page.content()
         assert page.get_attribute("#password", "autocomplete") == "current-password"
-        assert page.get_attribute("#username", "autocomplete") == "username"
+        assert page.get_attribute("#username", "autocomplete") == "username webauthn"
         page.screenshot(path=str(OUT / "login-error.png"), full_page=True)
 
         page.fill("#password", GOOD_PASSWORD)

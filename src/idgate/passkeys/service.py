@@ -120,7 +120,7 @@ def register(provider: Provider, user_id: str, session_hash: str, credential: di
                           backed_up=new.backed_up, name=clean_name(name, f"Passkey {count + 1}"), created_at=now)
             session.add(row)
             session.flush()
-            events.record(None, "passkey.registered", "success", session=session, actor=user_id, passkey=row.id,
+            events.record(None, "passkey.registered", "success", session=session, actor=user_id, key_id=row.id,
                           synced=row.backup_eligible, aaguid=row.aaguid)
             return _info(row)
     except IntegrityError:  # §7.1 step 25: a credential id registered already (by anyone)
@@ -171,7 +171,7 @@ def authenticate(provider: Provider, session_hash: str, interaction_hash: str, c
     if disabled:
         raise PasskeyRefused("disabled")
     if (assertion.sign_count or row.sign_count) and assertion.sign_count <= row.sign_count:
-        events.record(provider.sessions, "passkey.counter_regressed", "refused", actor=row.user_id, passkey=row.id,
+        events.record(provider.sessions, "passkey.counter_regressed", "refused", actor=row.user_id, key_id=row.id,
                       stored=row.sign_count, presented=assertion.sign_count)
         raise PasskeyRefused("counter_regressed", detail=f"counter {assertion.sign_count} <= {row.sign_count}")
     with transaction(provider.sessions) as session:
@@ -215,7 +215,7 @@ def rename(provider: Provider, user_id: str, passkey_id: str, name: str, *, acto
             raise NotFound("No such passkey.")
         row.name = clean_name(name, row.name)
         events.record(None, "passkey.renamed", "success", session=session, actor=actor, subject=user_id,
-                      passkey=row.id)
+                      key_id=row.id)
         return _info(row)
 
 
@@ -248,10 +248,10 @@ def remove(provider: Provider, user_id: str, passkey_id: str, *, actor: str, req
         else:
             session.delete(row)
             events.record(None, "passkey.removed", "success", session=session, actor=actor, subject=user_id,
-                          passkey=passkey_id)
+                          key_id=passkey_id)
     if refusal is not None:
         events.record(provider.sessions, "passkey.removed", "refused", actor=actor, subject=user_id,
-                      passkey=passkey_id, reason=refusal[0])
+                      key_id=passkey_id, reason=refusal[0])
         raise LastWayIn(refusal[1])
 
 

@@ -85,7 +85,7 @@ async def passkey_sign_in(request: Request, interaction_id: str, mode: str) -> R
     if await run(load_user, provider, outcome.user_id) is None:
         return json_error(PasskeyRefused("disabled"))
     await events.arecord(provider.sessions, "login.success", "success", actor=outcome.user_id, method="passkey",
-                         passkey=outcome.passkey_id, amr=list(outcome.amr))
+                         key_id=outcome.passkey_id, amr=list(outcome.amr))
     fresh = await run(sign_in, provider, request, browser, outcome.user_id, clock.now(), " ".join(outcome.amr))
     await run(lambda: update_interaction(provider, interaction_id, login_done=True, pending_user_id=None,
                                          pending_since=None, pending_step=None))
