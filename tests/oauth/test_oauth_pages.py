@@ -42,12 +42,16 @@ def test_page_headers_and_markup(lite_http) -> None:  # type: ignore[no-untyped-
     _, page = _login_page(lite_http)
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "style-src 'self'" in csp and "frame-ancestors 'none'" in csp
-    assert "form-action 'self' https://app.example;" in csp and "unsafe" not in csp and "script-src" not in csp
+    assert "form-action 'self' https://app.example;" in csp and "unsafe" not in csp
+    # The passkey script is a file from idgate itself; it may fetch only from idgate.
+    assert "script-src 'self';" in csp and "connect-src 'self';" in csp
     assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
     html = page.text
-    assert "<script" not in html and "style=" not in html and "<style" not in html
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", html, re.S)
+    assert scripts == [""] and '<script src="/static/passkey.js" defer>' in html  # no inline script
+    assert "style=" not in html and "<style" not in html
     assert not re.search(r"\son[a-z]+\s*=", html)  # no inline event handlers
-    assert 'autocomplete="username"' in html and 'autocomplete="current-password"' in html
+    assert 'autocomplete="username webauthn"' in html and 'autocomplete="current-password"' in html
     assert '<label for="username">' in html and '<label for="password">' in html and '<html lang="en">' in html
     css = lite_http.get("/static/idgate.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")

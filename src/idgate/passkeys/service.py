@@ -238,11 +238,9 @@ def remove(provider: Provider, user_id: str, passkey_id: str, *, actor: str, req
         others = repo.count_of_user(session, user_id) - 1
         totp = session.get(TotpFactor, user_id)
         has_totp = totp is not None and totp.confirmed_at is not None
-        if by_admin:
-            pass
-        elif not others and not user.password_hash:
+        if not by_admin and not others and not user.password_hash:
             refusal = ("last_way_in", "This is the only way to sign in to this account: add another passkey first.")
-        elif required_mfa and not others and not has_totp:
+        elif not by_admin and required_mfa and not others and not has_totp:
             refusal = ("required_by_role", "Your role requires two-step verification and this passkey is your only "
                        "second factor: add another passkey or an authenticator app first.")
         else:
