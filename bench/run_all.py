@@ -15,6 +15,7 @@ BENCHES = [
     ("Token endpoint (client_credentials, ES256 JWT) against node-oidc-provider, --workers 1 and 2",
      "bench_vs_oidc_provider.py"),
     ("Token endpoint with and without DPoP (RFC 9449)", "bench_dpop_token.py"),
+    ("Passkey registration and sign-in, against one argon2id check", "bench_passkeys.py"),
 ]
 
 
