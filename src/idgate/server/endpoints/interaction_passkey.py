@@ -28,6 +28,7 @@ from idgate.server.pages import load_browser, run, sign_in
 from idgate.server.passkey_http import check_script_request, json_error, json_reply, read_credential
 from idgate.services import interaction_mfa as steps
 from idgate.services.interaction_flow import load_user
+from idgate.store.models_oauth import Interaction
 
 router = APIRouter(include_in_schema=False)
 _MODES = {"sign-in": False, "second-factor": True}
@@ -39,11 +40,11 @@ def _mode(mode: str) -> bool:
     return _MODES[mode]
 
 
-def _second_factor_user(row: object) -> str:
-    user_id = getattr(row, "pending_user_id", None)
-    if steps.step_of(row) != steps.OTP or user_id is None:  # type: ignore[arg-type]
+def _second_factor_user(row: Interaction) -> str:
+    """Whose second factor this is: the user whose password was right in this very interaction."""
+    if steps.step_of(row) != steps.OTP or row.pending_user_id is None:
         raise steps.StepUnavailable(detail="passkey second factor without a right password in this interaction")
-    return str(user_id)
+    return row.pending_user_id
 
 
 @router.post("/interaction/{interaction_id}/passkey/{mode}/options")
