@@ -14,18 +14,16 @@ from idgate.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from idgate.provider import Provider
 from idgate import events
 from idgate.services.authorize_request import AuthRequest
-from idgate.services.client_tokens import TokenSet, refresh_lifetimes, third_party_access_token
+from idgate.services.client_tokens import TokenSet
+from idgate.services.user_tokens import UserAuthorization, user_tokens
 from idgate.services.clients.view import ClientView
 from idgate.services.interaction_flow import grantable_scope
-from idgate.services.oidc import acr_of, id_token
+from idgate.services.oidc import acr_of
 from idgate.store import clients as repo
 from idgate.store import tokens as token_rows
-from idgate.store import users
 from idgate.store.db import transaction
 from idgate.store.models_oauth import AuthorizationCode
 from idgate.store.users import UserView
-from idgate.tokens import refresh
-from idgate.tokens.access import token_type
 
 CODE_TTL = 60  # seconds; RFC 6749 §4.1.2 recommends at most 10 minutes
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636 §4.1
@@ -121,36 +119,8 @@ def exchange_code(provider: Provider, client: ClientView, params: dict[str, str]
 
 def _tokens_for_code(provider: Provider, session: Any, client: ClientView, row: AuthorizationCode,
                      now: int, dpop_jkt: str | None) -> TokenSet:
-    user_row = users.get(session, row.user_id)
-    if user_row is None or user_row.disabled:
-        raise InvalidGrant(detail="user gone or disabled")
-    user = users.view(user_row)
-    scope = row.scope.split()
-    amr = row.amr.split()
-    access, claims = third_party_access_token(provider, user, client, scope, row.audience, now,
-                                              auth_time=row.auth_time, amr=amr, dpop_jkt=dpop_jkt)
-    row.access_jti = str(claims["jti"])
-    row.access_expires_at = clock.from_timestamp(int(claims["exp"]))
-    refresh_token = None
-    if "refresh_token" in client.grant_types:
-        grant, refresh_token = refresh.start(session, user_id=user.id, client_id=client.client_id,
-                                             scope=row.scope, audience=row.audience,
-                                             now=clock.from_timestamp(now),
-                                             lifetimes=refresh_lifetimes(provider, client), amr=row.amr,
-                                             auth_time=row.auth_time, acr=row.acr, sid=row.sid,
-                                             # RFC 9449 §5: a public client's refresh tokens are
-                                             # bound too; a confidential one authenticates instead.
-                                             dpop_jkt=dpop_jkt if client.public else None)
-        row.login_session_id = grant.session_id
-        if row.sid:
-            repo.link_session(session, grant.session_id, row.sid, client.client_id)
-    events.record(None, "token.issued", "success", session=session, actor=user.id, client_id=client.client_id,
-                  grant="authorization_code", scope=row.scope, aud=row.audience, jti=row.access_jti,
-                  sid=row.login_session_id, dpop_jkt=dpop_jkt)
-    id_tok = None
-    if "openid" in scope:
-        id_tok = id_token(provider, user=user, client_id=client.client_id, scope=scope, now=now,
-                          auth_time=row.auth_time, nonce=row.nonce, amr=amr, acr=row.acr, sid=row.sid,
-                          access_token=access)
-    return TokenSet(access_token=access, expires_in=int(claims["exp"]) - now, scope=row.scope,
-                    refresh_token=refresh_token, id_token=id_tok, token_type=token_type(dpop_jkt))
+    issued = user_tokens(provider, session, client, UserAuthorization(
+        user_id=row.user_id, scope=row.scope, audience=row.audience, auth_time=row.auth_time, amr=row.amr,
+        acr=row.acr, sid=row.sid, nonce=row.nonce), now, dpop_jkt, grant="authorization_code")
+    row.access_jti, row.access_expires_at, row.login_session_id = issued.jti, issued.expires_at, issued.session_id
+    return issued.tokens
