@@ -223,3 +223,35 @@ class InsecureTransport(OAuthError):
     error = "invalid_request"
     status_code = 403
     description = "Credentials must be sent over HTTPS; this request came over plain HTTP and was refused."
+
+
+class AuthorizationPending(OAuthError):
+    """RFC 8628 §3.5: the user has not approved (or denied) the device yet; poll again."""
+
+    error = "authorization_pending"
+    status_code = 400
+    description = "The user has not finished signing in on the other device yet."
+
+
+class SlowDown(OAuthError):
+    """RFC 8628 §3.5: polled faster than ``interval``; the interval grows by 5 seconds."""
+
+    error = "slow_down"
+    status_code = 400
+    description = "Polling too fast: wait longer between requests."
+
+
+class ExpiredToken(OAuthError):
+    """RFC 8628 §3.5: the device code expired; start again."""
+
+    error = "expired_token"
+    status_code = 400
+    description = "The device code has expired. Start the sign-in again."
+
+
+class DeviceAccessDenied(OAuthError):
+    """RFC 8628 §3.5: the user denied the request."""
+
+    error = "access_denied"
+    status_code = 400
+    description = "The user denied the request."

@@ -130,7 +130,8 @@ def test_admin_api_manages_clients_and_the_server_sees_them_at_once(http, deploy
     assert bad.status_code == 400
     assert http.post("/admin/clients", json={**body, "surprise": 1}, headers=auth).status_code == 400
     listed = http.get("/admin/clients", headers=auth).json()["clients"]
-    assert [c["client_id"] for c in listed] == ["svc"] and "client_secret" not in listed[0]
+    assert [c["client_id"] for c in listed] == ["idgate-cli", "svc"]  # the CLI's own, from `idgate init`
+    assert not any("client_secret" in c for c in listed)
     assert http.get("/admin/clients/svc", headers=auth).json()["client_name"] == "Service"
     rotated = http.post("/admin/clients/svc/rotate-secret", headers=auth).json()["client_secret"]
     assert http.post("/token", data={"grant_type": "client_credentials"}, auth=("svc", secret)).status_code == 401

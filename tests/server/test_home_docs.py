@@ -5,16 +5,12 @@ violation."""
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
 from support import LiveServer
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 
 def test_landing_page_names_the_issuer_and_links_the_way_on(live_server: LiveServer) -> None:
@@ -49,26 +45,21 @@ def test_docs_page_and_assets_come_from_this_origin(live_server: LiveServer) -> 
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_docs_render_in_a_real_browser_without_csp_violations(live_server: LiveServer) -> None:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian chromium is not installed (apt-get install chromium; .ci/run does it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (PyPI) is not installed")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            context = browser.new_context(ignore_https_errors=True)
-            page = context.new_page()
-            problems: list[str] = []
-            page.on("console", lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None)
-            page.on("pageerror", lambda exc: problems.append(str(exc)))
-            page.goto(live_server.url + "/docs")
-            page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
-            assert "idgate" in page.inner_text(".swagger-ui .info .title")
-            page.wait_for_selector(".opblock-summary-path", timeout=20_000)
-            paths = page.locator(".opblock-summary-path").all_inner_texts()
-            assert any("/token" in path for path in paths)
-            page.goto(live_server.url + "/")
-            assert page.get_by_role("link", name="API documentation").count() == 1
-            assert problems == []
-        finally:
-            browser.close()
+def test_docs_render_in_a_real_browser_without_csp_violations(chromium, live_server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    context = chromium.new_context(ignore_https_errors=True)
+    try:
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("console", lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None)
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        page.goto(live_server.url + "/docs")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+        assert "idgate" in page.inner_text(".swagger-ui .info .title")
+        page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert any("/token" in path for path in paths)
+        page.goto(live_server.url + "/")
+        assert page.get_by_role("link", name="API documentation").count() == 1
+        assert problems == []
+    finally:
+        context.close()

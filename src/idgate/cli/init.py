@@ -15,6 +15,9 @@ from idgate.config.loading import load_settings, render_toml
 from idgate.errors import WeakPassword
 from idgate.provider import Provider
 from idgate.services import accounts
+from idgate.services.clients import registry
+from idgate.services.clients.metadata import ClientSpec
+from idgate.services.device_flow import DEVICE_GRANT
 from idgate.services.keys import ensure_key
 from idgate.store import db
 from idgate.store.db import transaction
@@ -22,6 +25,7 @@ from idgate.store import users
 
 ADMIN_USERNAME = "admin"
 ADMIN_PERMISSIONS = ("admin", "profile:read")
+CLI_CLIENT_ID = "idgate-cli"
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -64,6 +68,8 @@ def initialise(data: Path, *, issuer: str | None = None, alg: str | None = None,
         kid = ensure_key(provider.sessions, settings, provider.kek)
         if kid:
             result.lines.append(f"created signing key {kid} ({settings.signing_alg})")
+        if _cli_client(provider):
+            result.lines.append(f"registered the public client {CLI_CLIENT_ID} (idgate login --device)")
         result.admin_password = _first_admin(provider)
         if result.admin_password is None:
             result.lines.append("users exist already; no admin created")
@@ -88,6 +94,18 @@ def init_command(
         typer.echo(f"First admin: {ADMIN_USERNAME}")
         typer.echo(f"One-time password (shown once, not stored in clear): {result.admin_password}")
         typer.echo(f"Change it with: idgate user set-password {ADMIN_USERNAME} --data {data} --password-stdin")
+
+
+def _cli_client(provider: Provider) -> bool:
+    """The command line's own public client, for ``idgate login --device`` (RFC 8628): signing
+    the CLI in through a browser works for every account, with TOTP or a passkey too."""
+    with transaction(provider.sessions) as session:
+        if registry.get_client(session, CLI_CLIENT_ID) is not None:
+            return False
+    registry.add_client(provider.sessions, ClientSpec(
+        client_id=CLI_CLIENT_ID, name="idgate command line", public=True, redirect_uris=[],
+        grant_types=[DEVICE_GRANT, "refresh_token"], scopes=["openid profile email"]))
+    return True
 
 
 def _first_admin(provider: Provider) -> str | None:

@@ -69,7 +69,7 @@ def _error(reply: httpx.Response) -> str | None:
 
 
 def login_command(
-    username: Annotated[str, typer.Argument(help="User to log in as.")],
+    username: Annotated[str | None, typer.Argument(help="User to log in as (not with --device).")] = None,
     issuer: Annotated[str, typer.Option(help="Issuer URL, e.g. https://localhost:8443.")] = "https://localhost:8443",
     ca: Annotated[Path | None, typer.Option(help="CA bundle for the issuer's certificate (DATA/tls/ca.pem).")] = None,
     scope: Annotated[str | None, typer.Option(help="Space-separated scopes to ask for.")] = None,
@@ -80,8 +80,22 @@ def login_command(
     dpop: Annotated[bool, typer.Option("--dpop", help="Bind the tokens to this machine's DPoP key (RFC 9449), "
                                                       "kept in ~/.config/idgate/dpop-key.pem.")] = False,
     token_only: Annotated[bool, typer.Option("--token-only", help="Print only the access token.")] = False,
+    device: Annotated[bool, typer.Option("--device", help="Sign in through a browser instead (RFC 8628 device "
+                                                          "flow): works with authenticator apps and passkeys.")] = False,
+    client_id: Annotated[str, typer.Option("--client-id", help="The public client with the device grant "
+                                                               "(--device).")] = "idgate-cli",
 ) -> None:
     """Log in and print the token response."""
+    if device:
+        from idgate.cli.device_login import device_login
+
+        verify = ssl.create_default_context(cafile=str(ca)) if ca else ssl.create_default_context()
+        with httpx.Client(verify=verify, timeout=10.0) as client:
+            data = device_login(client, issuer, client_id, scope=scope, audience=audience)
+        typer.echo(data["access_token"] if token_only else json.dumps(data, indent=2))
+        return
+    if username is None:
+        raise typer.BadParameter("Give the username to log in as, or --device to sign in through a browser.")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

@@ -30,7 +30,8 @@ SCOPE_TEXT = {
 }
 
 
-def _scope_lines(scope: list[str]) -> list[str]:
+def scope_lines(scope: list[str]) -> list[str]:
+    """What each scope lets the app do, in words (the consent and device pages)."""
     lines = [SCOPE_TEXT[s] for s in scope if s in SCOPE_TEXT]
     lines += [f"Act for you with the permission “{s}”" for s in scope if s not in OIDC_SCOPES]
     return lines
@@ -93,4 +94,4 @@ def consent_page(req: AuthRequest, client: ClientView, user: UserView, browser: 
     return render("consent.html", browser=browser, form_targets=(req.redirect_uri,), title="Allow access?",
                   action=f"/interaction/{interaction_id}/consent", client_name=client.name,
                   client_id=client.client_id, redirect_host=_host(req.redirect_uri), username=user.username,
-                  lines=_scope_lines(scope))
+                  lines=scope_lines(scope))

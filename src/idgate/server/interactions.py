@@ -9,6 +9,7 @@ user in through the same pages, then comes back (:func:`start_account_sign_in`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -72,18 +73,40 @@ def end_interaction(provider: Provider, interaction_id: str) -> None:
         repo.delete_interaction(session, ids.token_hash(interaction_id))
 
 
-def start_account_sign_in(provider: Provider, request: Request, *, reauth: bool = False) -> Response:
-    """Used by /account: sign in first, then come back. ``reauth``: even a signed-in user signs
-    in again (a change that needs a recent sign-in, such as adding a passkey)."""
+def start_account_sign_in(provider: Provider, request: Request, *, reauth: bool = False,
+                          return_to: str = "/account") -> Response:
+    """Used by /account (and /device): sign in first, then come back to ``return_to``.
+    ``reauth``: even a signed-in user signs in again (a change that needs a recent sign-in,
+    such as adding a passkey)."""
     browser = ensure_browser(provider, request)
-    interaction_id = start_interaction(provider, browser, "account", '{"reauth": true}' if reauth else "{}")
+    params = json.dumps({"reauth": True} if reauth else {"return": return_to} if return_to != "/account" else {})
+    interaction_id = start_interaction(provider, browser, "account", params)
     return set_cookie(RedirectResponse(f"/interaction/{interaction_id}", status_code=303), browser)
 
 
 def account_reauth(row: Interaction) -> bool:
     """An /account interaction that asks a signed-in user to sign in again."""
-    return row.kind == "account" and row.params == '{"reauth": true}'
+    return row.kind == "account" and bool(_params(row).get("reauth"))
 
+
+def account_return(row: Interaction) -> str:
+    """Where an /account interaction leads after sign-in: idgate's own pages only (never a URL
+    from the request: no open redirect)."""
+    target = _params(row).get("return")
+    if isinstance(target, str) and target.startswith(RETURN_PATHS) and "//" not in target and "\\" not in target:
+        return target
+    return "/account"
+
+
+RETURN_PATHS = ("/account", "/device")
+
+
+def _params(row: Interaction) -> dict[str, object]:
+    try:
+        value = json.loads(row.params or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass

@@ -31,6 +31,7 @@ def metadata(settings: Settings, alg: str) -> dict[str, Any]:
         "authorization_endpoint": f"{base}/authorize",
         "introspection_endpoint": f"{base}/introspect",
         "end_session_endpoint": f"{base}/end_session",
+        "device_authorization_endpoint": f"{base}/device_authorization",  # RFC 8628 §4
         "grant_types_supported": list(GRANTS),  # the token endpoint's table, so the two cannot disagree
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

@@ -25,8 +25,8 @@ from idgate.provider import Provider
 from idgate.server.authorization_response import code_to_client, error_to_client
 from idgate.server.deps import provider_of
 from idgate.server.interaction_pages import codes_page, consent_page, enrol_page, login_page, otp_page
-from idgate.server.interactions import LostInteraction, account_reauth, end_interaction, find_interaction, read_posted_form, \
-    request_and_client, retry_later, signed_in, update_interaction
+from idgate.server.interactions import LostInteraction, account_reauth, account_return, end_interaction, \
+    find_interaction, read_posted_form, request_and_client, retry_later, signed_in, update_interaction
 from idgate.server.pages import Browser, error_page, load_browser, run, set_cookie
 from idgate.services import interaction_flow
 from idgate.services import interaction_mfa as steps
@@ -60,7 +60,7 @@ async def _resume(provider: Provider, browser: Browser, interaction_id: str) -> 
             # /account, or a change there that needs a recent sign-in (adding a passkey).
             return login_page(None, None, browser, interaction_id, username=user.username if user else "")
         await run(end_interaction, provider, interaction_id)
-        return set_cookie(RedirectResponse("/account", status_code=303), browser)
+        return set_cookie(RedirectResponse(account_return(row), status_code=303), browser)
     req = AuthRequest.from_json(row.params)
     client = await run(find_client, provider.sessions, req.client_id)
     if client is None or not redirect_uri_registered(client, req.redirect_uri):

@@ -23,7 +23,8 @@ from idgate.services.clients.first_party import FIRST_PARTY_CLIENT_ID
 from idgate.services.clients.redirect_uris import check_redirect_uri
 from idgate.tokens.access import parse_scope
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials",
+               "urn:ietf:params:oauth:grant-type:device_code")  # RFC 8628
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
 MAX_URIS = 20
@@ -85,8 +86,8 @@ def validate(spec: ClientSpec) -> ClientSpec:
     unknown = [g for g in grants if g not in GRANT_TYPES]
     if unknown or not grants:
         raise InvalidRequest(f"Grant types are {', '.join(GRANT_TYPES)}; got {', '.join(unknown) or 'none'}.")
-    if "refresh_token" in grants and "authorization_code" not in grants:
-        raise InvalidRequest("The refresh_token grant comes with authorization_code.")
+    if "refresh_token" in grants and not {"authorization_code", GRANT_TYPES[3]} & set(grants):
+        raise InvalidRequest("The refresh_token grant comes with authorization_code or the device_code grant.")
     method = spec.auth_method or ("none" if spec.public else "private_key_jwt" if spec.jwks else "client_secret_basic")
     if method not in AUTH_METHODS:
         raise InvalidRequest(f"Client authentication methods are {', '.join(AUTH_METHODS)}.")
