@@ -114,3 +114,20 @@ def browser_sign_in(server: LiveServer, url: str) -> str:
         reply = browser.get(reply.headers["location"])
         assert reply.status_code == 303 and reply.headers["location"].startswith(REDIRECT)
         return reply.headers["location"]
+
+
+def approve_device(server: LiveServer, url: str, decision: str = "allow") -> str:
+    """What the user does on another device (RFC 8628 §3.3): open verification_uri_complete, sign
+    in, and allow (or deny) on the confirmation page; returns the page's answer."""
+    with server.client(follow_redirects=True) as browser:
+        page = browser.get(url)
+        assert 'autocomplete="current-password"' in page.text, page.text[:300]
+        interaction = str(page.url.path)
+        page = browser.post(interaction + "/login", data={"csrf_token": csrf_of(page.text), "username": "alice",
+                                                         "password": GOOD_PASSWORD})
+        assert "Allow this device?" in page.text, page.text[:300]
+        code = page.text.split('name="user_code" value="', 1)[1].split('"', 1)[0]
+        done = browser.post("/device/confirm", data={"csrf_token": csrf_of(page.text), "user_code": code,
+                                                     "decision": decision})
+        assert done.status_code == 200, done.text
+        return done.text

@@ -18,7 +18,7 @@ import pytest
 from idgate.services.clients.metadata import ClientSpec
 from idgate.services.oidc import half_hash
 
-from oauth_live import LOGOUT, REDIRECT, browser_sign_in, live, register_client
+from oauth_live import LOGOUT, REDIRECT, approve_device, browser_sign_in, live, register_client
 from oauth_support import query_of
 from support import GOOD_PASSWORD, LiveServer
 
@@ -135,3 +135,57 @@ def test_authlib_private_key_jwt_and_client_credentials(tmp_path: Path) -> None:
         assert pyjwt.get_unverified_header(token["access_token"])["typ"] == "at+jwt"
         assert httpx.post(token_endpoint, verify=verify, data={"grant_type": "client_credentials"},
                           auth=("svc", "igs_wrong")).status_code == 401
+
+
+def test_authlib_device_flow(tmp_path: Path) -> None:
+    """RFC 8628 from Python: Authlib's OAuth2Client (a public client) starts the device flow,
+    polls with fetch_token and gets authorization_pending as an OAuthError, then the tokens once
+    the user allowed it; a denied request ends in access_denied."""
+    from authlib.integrations.base_client.errors import OAuthError
+    from authlib.integrations.httpx_client import OAuth2Client
+
+    from idgate.services.device_flow import DEVICE_GRANT
+
+    with live(tmp_path / "data") as server:
+        register_client(server.deployment, ClientSpec(client_id="tv", name="TV", public=True,
+                                                      grant_types=[DEVICE_GRANT, "refresh_token"],
+                                                      scopes=["openid profile things:read"]))
+        verify = ssl.create_default_context(cafile=str(server.deployment.ca))
+        with OAuth2Client("tv", token_endpoint_auth_method="none", verify=verify, timeout=10) as client:
+            meta = client.request("GET", server.url + "/.well-known/openid-configuration", withhold_token=True).json()
+
+            def start() -> dict[str, Any]:
+                reply = client.request("POST", meta["device_authorization_endpoint"], withhold_token=True,
+                                    data={"client_id": "tv", "scope": "openid things:read"})
+                assert reply.status_code == 200, reply.text
+                return dict(reply.json())
+
+            def poll(device_code: str) -> dict[str, Any]:
+                return dict(client.fetch_token(meta["token_endpoint"], grant_type=DEVICE_GRANT,
+                                               device_code=device_code))
+
+            started = start()
+            with pytest.raises(OAuthError) as pending:
+                poll(started["device_code"])
+            assert pending.value.error == "authorization_pending"
+            assert "Device connected" in approve_device(server, started["verification_uri_complete"])
+            time.sleep(started["interval"])
+            token = poll(started["device_code"])
+            assert token["token_type"] == "Bearer" and token["scope"] == "openid things:read"
+            claims = _validate_id_token_plain(server, meta, token)
+            assert claims["aud"] == "tv" and claims["amr"] == ["pwd"]
+            me = client.get(meta["userinfo_endpoint"])  # Authlib sends its new token
+            assert me.status_code == 200 and me.json()["sub"] == claims["sub"]
+
+            denied = start()
+            approve_device(server, denied["verification_uri_complete"], "deny")
+            with pytest.raises(OAuthError) as refused:
+                poll(denied["device_code"])
+            assert refused.value.error == "access_denied"
+
+
+def _validate_id_token_plain(server: LiveServer, meta: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
+    ctx = ssl.create_default_context(cafile=str(server.deployment.ca))
+    key = pyjwt.PyJWKClient(meta["jwks_uri"], ssl_context=ctx).get_signing_key_from_jwt(token["id_token"])
+    return dict(pyjwt.decode(token["id_token"], key.key, algorithms=meta["id_token_signing_alg_values_supported"],
+                             audience="tv", issuer=meta["issuer"]))

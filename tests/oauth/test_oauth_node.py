@@ -15,6 +15,7 @@ import pytest
 from idgate.services.clients.metadata import ClientSpec
 
 from oauth_live import LOGOUT, REDIRECT, browser_sign_in, live, register_client
+from support import GOOD_PASSWORD
 
 pytestmark = [pytest.mark.node, pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:The httpx module is deprecated")]
@@ -33,8 +34,8 @@ def node_rp(tmp_path_factory: pytest.TempPathFactory) -> Path:
                           cwd=folder, capture_output=True, text=True, timeout=240)
     if proc.returncode != 0:
         pytest.skip(f"npm install openid-client failed (registry unreachable?): {proc.stderr[-500:]}")
-    shutil.copy(HERE / "oidc_rp.mjs", folder / "rp.mjs")
-    shutil.copy(HERE / "oidc_rp_dpop.mjs", folder / "rp_dpop.mjs")
+    for script in HERE.glob("oidc_rp*.mjs"):  # oidc_rp.mjs -> rp.mjs, oidc_rp_dpop.mjs -> rp_dpop.mjs, ...
+        shutil.copy(script, folder / script.name.removeprefix("oidc_"))
     return folder
 
 
@@ -113,3 +114,44 @@ def test_openid_client_with_dpop(node_rp: Path, tmp_path: Path) -> None:
         assert result[name]["token_type"].lower() == "dpop", result[name]
         assert claims_of(result[name]["access_token"])["cnf"] == {"jkt": jkt}
     assert result["userinfo"]["email"] == "alice@example.com"
+
+
+@pytest.mark.browser
+def test_openid_client_device_flow_approved_in_a_browser(node_rp: Path, tmp_path: Path, chromium) -> None:  # type: ignore[no-untyped-def]
+    """RFC 8628 with openid-client as a public client: initiateDeviceAuthorization, then
+    pollDeviceAuthorizationGrant while the user signs in and allows in Chromium."""
+    from idgate.services.device_flow import DEVICE_GRANT
+
+    with live(tmp_path / "data") as server:
+        register_client(server.deployment, ClientSpec(
+            client_id="node-tv", name="Node TV", public=True, grant_types=[DEVICE_GRANT, "refresh_token"],
+            scopes=["openid profile email"]))
+        env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(server.deployment.ca)}
+        proc = subprocess.Popen(["node", "rp_device.mjs", server.url, "node-tv"], cwd=node_rp, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        context = chromium.new_context(ignore_https_errors=True)
+        try:
+            assert proc.stdout is not None
+            first = proc.stdout.readline()
+            assert first, proc.stderr.read() if proc.stderr else ""
+            started = json.loads(first)
+            assert started["verification_uri"] == server.url + "/device" and started["interval"] == 5
+            page = context.new_page()
+            page.goto(started["verification_uri_complete"])
+            page.fill("#username", "alice")
+            page.fill("#password", GOOD_PASSWORD)
+            page.click("form.form button[type=submit]")
+            page.wait_for_selector("text=Allow this device?")
+            assert started["user_code"] in page.inner_text("main") and "Node TV" in page.inner_text("main")
+            page.get_by_role("button", name="Allow", exact=True).click()
+            page.wait_for_selector("text=Device connected")
+            out, err = proc.communicate(timeout=60)
+        finally:
+            context.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 0, err
+        result = json.loads(out.strip().splitlines()[-1])
+    assert result["claims"]["aud"] == "node-tv" and result["claims"]["amr"] == ["pwd"]
+    assert result["userinfo"]["email"] == "alice@example.com" and result["has_refresh"] is True
