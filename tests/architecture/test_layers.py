@@ -109,7 +109,7 @@ def test_every_grant_is_one_module_in_the_table() -> None:
 
     modules = {p.stem for p in Path(grants.__file__).parent.glob("*.py")} - {"__init__"}
     def module(grant_type: str) -> str:  # urn:ietf:params:oauth:grant-type:device_code -> device_code
-        return grant_type.rsplit(":", 1)[-1]
+        return grant_type.rsplit(":", 1)[-1].replace("-", "_")
 
     assert {module(g) for g in grants.GRANTS} == modules
     for name, registered in grants.GRANTS.items():

@@ -81,6 +81,23 @@ def prepare(data: Path) -> Deployment:
     return deployment
 
 
+def allow_exchange(deployment: Deployment, client_id: str, subject_audience: str, audience: str) -> None:
+    """Register the audiences and let ``client_id`` exchange tokens into it (RFC 8693). The
+    subject audience too: this process reads the config file, whose issuer is not the live
+    server's (that one comes from IDGATE_ISSUER)."""
+    from idgate.services import audiences, token_exchange
+    from idgate.services.issuance import allowed_audiences
+
+    provider = Provider(load_settings(deployment.data))
+    try:
+        for aud in (subject_audience, audience):
+            if aud not in allowed_audiences(provider):
+                audiences.add(provider.sessions, aud)
+        token_exchange.allow(provider, client_id, subject_audience, audience, actor="test")
+    finally:
+        provider.close()
+
+
 def register_client(deployment: Deployment, spec: ClientSpec) -> str | None:
     provider = Provider(load_settings(deployment.data))
     try:

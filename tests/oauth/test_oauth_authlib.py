@@ -18,7 +18,7 @@ import pytest
 from idgate.services.clients.metadata import ClientSpec
 from idgate.services.oidc import half_hash
 
-from oauth_live import LOGOUT, REDIRECT, approve_device, browser_sign_in, live, register_client
+from oauth_live import LOGOUT, REDIRECT, allow_exchange, approve_device, browser_sign_in, live, register_client
 from oauth_support import query_of
 from support import GOOD_PASSWORD, LiveServer
 
@@ -189,3 +189,30 @@ def _validate_id_token_plain(server: LiveServer, meta: dict[str, Any], token: di
     key = pyjwt.PyJWKClient(meta["jwks_uri"], ssl_context=ctx).get_signing_key_from_jwt(token["id_token"])
     return dict(pyjwt.decode(token["id_token"], key.key, algorithms=meta["id_token_signing_alg_values_supported"],
                              audience="tv", issuer=meta["issuer"]))
+
+
+def test_authlib_token_exchange(tmp_path: Path) -> None:
+    """RFC 8693 from Python: Authlib's OAuth2Client (client_secret_basic) calls fetch_token with
+    the token-exchange grant, alice's token as subject and its own client_credentials token as
+    actor; the new token names the actor in ``act``."""
+    from authlib.integrations.httpx_client import OAuth2Client
+
+    from idgate.services.token_exchange import ACCESS_TOKEN_TYPE, EXCHANGE_GRANT
+
+    with live(tmp_path / "data") as server:
+        secret = register_client(server.deployment, ClientSpec(
+            client_id="backend", grant_types=[EXCHANGE_GRANT, "client_credentials"], scopes=["things:read"]))
+        with server.client() as http:
+            subject = http.post("/login", json={"username": "alice", "password": GOOD_PASSWORD}).json()["access_token"]
+        own = pyjwt.decode(subject, options={"verify_signature": False})
+        allow_exchange(server.deployment, "backend", own["aud"], "https://billing.example")
+        verify = ssl.create_default_context(cafile=str(server.deployment.ca))
+        with OAuth2Client("backend", secret, verify=verify, timeout=10) as client:
+            actor = client.fetch_token(server.url + "/token", grant_type="client_credentials")["access_token"]
+            token = client.fetch_token(server.url + "/token", grant_type=EXCHANGE_GRANT, subject_token=subject,
+                                       subject_token_type=ACCESS_TOKEN_TYPE, actor_token=actor,
+                                       actor_token_type=ACCESS_TOKEN_TYPE, audience="https://billing.example")
+    assert token["issued_token_type"] == ACCESS_TOKEN_TYPE
+    claims = pyjwt.decode(token["access_token"], options={"verify_signature": False})
+    assert claims["aud"] == "https://billing.example" and claims["act"] == {"sub": "backend"}
+    assert claims["sub"] == own["sub"]

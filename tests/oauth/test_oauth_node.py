@@ -14,7 +14,7 @@ import pytest
 
 from idgate.services.clients.metadata import ClientSpec
 
-from oauth_live import LOGOUT, REDIRECT, browser_sign_in, live, register_client
+from oauth_live import LOGOUT, REDIRECT, allow_exchange, browser_sign_in, live, register_client
 from support import GOOD_PASSWORD
 
 pytestmark = [pytest.mark.node, pytest.mark.slow,
@@ -155,3 +155,29 @@ def test_openid_client_device_flow_approved_in_a_browser(node_rp: Path, tmp_path
         result = json.loads(out.strip().splitlines()[-1])
     assert result["claims"]["aud"] == "node-tv" and result["claims"]["amr"] == ["pwd"]
     assert result["userinfo"]["email"] == "alice@example.com" and result["has_refresh"] is True
+
+
+def test_openid_client_token_exchange(node_rp: Path, tmp_path: Path) -> None:
+    """RFC 8693 through openid-client's genericGrantRequest: alice's first-party token, traded
+    by a confidential backend for a narrower token addressed to the billing service."""
+    import jwt as pyjwt
+
+    from idgate.services.token_exchange import ACCESS_TOKEN_TYPE, EXCHANGE_GRANT
+
+    with live(tmp_path / "data") as server:
+        secret = register_client(server.deployment, ClientSpec(
+            client_id="node-backend", grant_types=[EXCHANGE_GRANT], auth_method="client_secret_post"))
+        with server.client() as http:
+            subject = http.post("/login", json={"username": "alice", "password": GOOD_PASSWORD}).json()["access_token"]
+        own = pyjwt.decode(subject, options={"verify_signature": False})
+        allow_exchange(server.deployment, "node-backend", own["aud"], "https://billing.example")
+        env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(server.deployment.ca)}
+        proc = subprocess.run(["node", "rp_exchange.mjs", server.url, "node-backend", str(secret), subject,
+                               "https://billing.example"], cwd=node_rp, env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["issued_token_type"] == ACCESS_TOKEN_TYPE and result["scope"] == "things:read"
+    claims = pyjwt.decode(result["access_token"], options={"verify_signature": False})
+    assert claims["aud"] == "https://billing.example" and claims["sub"] == own["sub"]
+    assert claims["client_id"] == "node-backend" and claims["exp"] <= own["exp"]

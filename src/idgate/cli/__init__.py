@@ -39,6 +39,10 @@ def _register() -> None:
     from idgate.cli import clients  # issue 4
 
     app.add_typer(clients.app, name="client", help="OAuth clients (third-party apps): add, list, remove, rotate-secret.")
+    from idgate.cli import exchange  # issue 14
+
+    app.add_typer(exchange.app, name="exchange", help="Token exchange (RFC 8693): which client may trade tokens "
+                                                      "for which audience.")
     from idgate.cli import events, mfa  # issue 5
 
     app.add_typer(events.app, name="events", help="Security events: tail and search the audit trail.")

@@ -77,7 +77,7 @@ def create_app(provider: Provider) -> FastAPI:
         provider, on_jwks_lookup=lambda result: app.state.metrics.jwks_lookups.labels(result).inc())
     errors.install(app)
     from idgate.server.endpoints import account_passkeys, admin_audiences, admin_events, admin_passkeys, admin_roles, \
-        admin_sessions, admin_users, device, interaction_passkey, mfa
+        admin_exchange, admin_sessions, admin_users, device, interaction_passkey, mfa
 
     # The busiest endpoints first: a request is matched against the routes in this order.
     for module in (token, jwks, userinfo, introspection, login, revocation, discovery, health,
@@ -87,7 +87,7 @@ def create_app(provider: Provider) -> FastAPI:
                    admin_audiences,  # issue 3: encryption keys of resource servers
                    home,  # issue 16: the landing page and /docs
                    interaction_passkey, account_passkeys, admin_passkeys,  # issue 13: passkeys
-                   device):  # issue 14: the device flow (RFC 8628)
+                   device, admin_exchange):  # issue 14: the device flow (RFC 8628), token exchange (RFC 8693)
         _add_routes(app, module.router)
     from idgate.server.schemas import install_openapi  # error replies documented on every operation
 

@@ -56,12 +56,19 @@ def refresh_lifetimes(provider: Provider, client: ClientView) -> refresh.Lifetim
 
 def third_party_access_token(provider: Provider, user: UserView, client: ClientView, scope: list[str],
                              audience: str, now: int, *, auth_time: int, amr: list[str],
-                             dpop_jkt: str | None = None) -> tuple[str, dict[str, Any]]:
+                             dpop_jkt: str | None = None, act: dict[str, Any] | None = None,
+                             not_after: int | None = None) -> tuple[str, dict[str, Any]]:
     """An RFC 9068 access token for a registered client: permissions limited to the granted
-    scope, no roles, and profile claims only when their scope was granted."""
+    scope, no roles, and profile claims only when their scope was granted. Token exchange
+    (RFC 8693 §4.1) adds who acts (``act``) and ends it no later than ``not_after``."""
+    ttl = access_ttl(provider, client)
+    if not_after is not None:
+        ttl = max(1, min(ttl, not_after - now))
     claims = access_token_claims(user=user, issuer=provider.settings.issuer, audience=audience,
-                                 client_id=client.client_id, scope=scope, ttl=access_ttl(provider, client), now=now,
+                                 client_id=client.client_id, scope=scope, ttl=ttl, now=now,
                                  auth_time=auth_time, amr=amr, dpop_jkt=dpop_jkt)
+    if act is not None:
+        claims["act"] = act
     claims.pop("roles", None)
     claims.pop("preferred_username", None)
     claims["permissions"] = [p for p in user.permissions if p in scope]

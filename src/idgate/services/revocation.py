@@ -10,7 +10,7 @@ from idgate import clock, ids
 from idgate.errors import InvalidToken
 from idgate.provider import Provider
 from idgate import events
-from idgate.services.access_verifier import build_verifier
+from idgate.services.access_verifier import served_verifier
 from idgate.store import tokens as token_rows
 from idgate.store.db import transaction
 from idgate.tokens import refresh
@@ -20,7 +20,7 @@ log = logging.getLogger("idgate.events")
 
 def _verified_access_claims(provider: Provider, token: str) -> dict[str, Any] | None:
     try:
-        return build_verifier(provider).verify(token, allow_bound=True)
+        return served_verifier(provider).verify(token, allow_bound=True)
     except InvalidToken:
         return None
 

@@ -24,7 +24,8 @@ from idgate.errors import InvalidClient, InvalidToken
 from idgate.provider import Provider
 from idgate.rs import Verifier
 from idgate.server.client_auth import assertion_audiences, authenticate_client
-from idgate.server.deps import provider_of, verifier_of
+from idgate.server.deps import provider_of
+from idgate.services.access_verifier import served_verifier
 from idgate.server.forms import read_params, required
 from idgate.server.responses import NO_STORE
 from idgate.services.clients.view import ClientView
@@ -91,6 +92,7 @@ async def introspection(request: Request) -> JSONResponse:
     if caller is None or caller.public or not caller.introspect:
         raise InvalidClient(detail="caller is not a client allowed to introspect")
     token = required(params, "token")
-    body = await anyio.to_thread.run_sync(introspect, provider, verifier_of(request), caller, token,
+    # Tokens for every resource server registered here, not only the server's own audiences.
+    body = await anyio.to_thread.run_sync(introspect, provider, served_verifier(provider), caller, token,
                                           params.get("token_type_hint"))
     return JSONResponse(body, headers=NO_STORE)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from idgate.provider import Provider
-from idgate.server.grants import authorization_code, client_credentials, device_code, refresh_token
+from idgate.server.grants import authorization_code, client_credentials, device_code, refresh_token, token_exchange
 from idgate.services.clients.view import ClientView
 from idgate.services.issuance import TokenResponse
 
@@ -40,4 +40,5 @@ GRANTS: dict[str, GrantType] = {
     "refresh_token": GrantType(refresh_token.grant),
     "client_credentials": GrantType(client_credentials.grant, in_memory=True),
     "urn:ietf:params:oauth:grant-type:device_code": GrantType(device_code.grant),  # RFC 8628
+    "urn:ietf:params:oauth:grant-type:token-exchange": GrantType(token_exchange.grant),  # RFC 8693
 }

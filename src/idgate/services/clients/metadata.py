@@ -24,7 +24,8 @@ from idgate.services.clients.redirect_uris import check_redirect_uri
 from idgate.tokens.access import parse_scope
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials",
-               "urn:ietf:params:oauth:grant-type:device_code")  # RFC 8628
+               "urn:ietf:params:oauth:grant-type:device_code",  # RFC 8628
+               "urn:ietf:params:oauth:grant-type:token-exchange")  # RFC 8693
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
 MAX_URIS = 20
@@ -95,6 +96,8 @@ def validate(spec: ClientSpec) -> ClientSpec:
         raise InvalidRequest("Public clients (and only they) use token_endpoint_auth_method 'none'.")
     if spec.public and "client_credentials" in grants:
         raise InvalidRequest("A public client cannot use client_credentials: it has no credentials.")
+    if spec.public and GRANT_TYPES[4] in grants:
+        raise InvalidRequest("A public client cannot use token exchange: it has no credentials (RFC 8693 §2.1).")
     if spec.public and spec.introspect:
         raise InvalidRequest("Only a confidential client may call the introspection endpoint.")
     if method == "private_key_jwt":
