@@ -3,6 +3,7 @@ what arrives at its redirect URI (for the Authlib, openid-client and browser tes
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+import httpx
 
 from idgate.config.loading import load_settings
 from idgate.provider import Provider
@@ -115,10 +118,10 @@ def live(data: Path) -> Iterator[LiveServer]:
         stop_server(server)
 
 
-def browser_sign_in(server: LiveServer, url: str) -> str:
+def browser_sign_in(server: LiveServer, url: str, browser: httpx.Client | None = None) -> str:
     """What a user's browser does: follow the link, submit the login form, allow, and arrive
-    at the redirect URI (returned, not fetched)."""
-    with server.client(follow_redirects=False) as browser:
+    at the redirect URI (returned, not fetched). ``browser``: keep its cookies (sign out later)."""
+    with contextlib.nullcontext(browser) if browser is not None else server.client(follow_redirects=False) as browser:
         reply = browser.get(url)
         assert reply.status_code == 303
         interaction = reply.headers["location"]

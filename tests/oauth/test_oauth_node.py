@@ -181,3 +181,59 @@ def test_openid_client_token_exchange(node_rp: Path, tmp_path: Path) -> None:
     claims = pyjwt.decode(result["access_token"], options={"verify_signature": False})
     assert claims["aud"] == "https://billing.example" and claims["sub"] == own["sub"]
     assert claims["client_id"] == "node-backend" and claims["exp"] <= own["exp"]
+
+
+def test_backchannel_logout_token_verified_by_jose(node_rp: Path, tmp_path: Path) -> None:
+    """OIDC Back-Channel Logout 1.0 end to end: alice signs in to an app (code flow, the ID token
+    has sid), then signs out at idgate; the sign-out answers at once, and the server's background
+    task POSTs a logout token to the app's endpoint, where `jose` verifies it against the JWKS."""
+    import time
+    from urllib.parse import urlencode
+
+    from oauth_support import pkce, query_of
+
+    with live(tmp_path / "data") as server:
+        env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(server.deployment.ca)}
+        rp = subprocess.Popen(["node", "rp_backchannel.mjs", server.url, "bc-app"], cwd=node_rp, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert rp.stdout is not None
+            first = rp.stdout.readline()
+            assert first, rp.stderr.read() if rp.stderr else ""
+            endpoint = json.loads(first)["url"]
+            register_client(server.deployment, ClientSpec(
+                client_id="bc-app", name="BC App", public=True, redirect_uris=[REDIRECT], scopes=["openid"],
+                post_logout_redirect_uris=[LOGOUT], backchannel_logout_uri=endpoint,
+                backchannel_logout_session_required=True))
+            verifier, challenge = pkce()
+            with server.client(follow_redirects=False) as browser:
+                arrived = browser_sign_in(server, "/authorize?" + urlencode({
+                    "response_type": "code", "client_id": "bc-app", "redirect_uri": REDIRECT, "scope": "openid",
+                    "state": "s1", "nonce": "n1", "code_challenge": challenge, "code_challenge_method": "S256"}),
+                    browser)
+                tokens = browser.post("/token", data={"grant_type": "authorization_code", "client_id": "bc-app",
+                                                      "code": query_of(arrived)["code"], "code_verifier": verifier,
+                                                      "redirect_uri": REDIRECT}).json()
+                id_claims = json.loads(_b64(tokens["id_token"].split(".")[1]))
+                started = time.monotonic()
+                bye = browser.get("/end_session?" + urlencode({"id_token_hint": tokens["id_token"],
+                                                               "post_logout_redirect_uri": LOGOUT}))
+                took = time.monotonic() - started
+            assert bye.status_code == 303 and bye.headers["location"] == LOGOUT
+            out, err = rp.communicate(timeout=30)
+        finally:
+            if rp.poll() is None:
+                rp.kill()
+                rp.communicate()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert "error" not in result, result
+    claims = result["claims"]
+    assert result["header"]["typ"] == "logout+jwt" and claims["sid"] == id_claims["sid"]
+    assert claims["sub"] == id_claims["sub"] and claims["aud"] == "bc-app" and "nonce" not in claims
+    assert took < 5  # the sign-out did not wait for the app (delivery is in the background)
+
+
+def _b64(segment: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))

@@ -50,6 +50,10 @@ def add(
                                               "§5.2). Default: the server's dpop_bound_access_tokens_default.")] = None,
     require_passkey: Annotated[bool, typer.Option("--require-passkey", help="Sign-ins for this client must use a "
                                                   "passkey (acr phr); password-only sessions are stepped up.")] = False,
+    backchannel_logout_uri: Annotated[str | None, typer.Option("--backchannel-logout-uri", help="Where idgate "
+                                      "POSTs logout tokens (OIDC Back-Channel Logout 1.0).")] = None,
+    backchannel_session_required: Annotated[bool, typer.Option("--backchannel-logout-session-required",
+                                            help="Logout tokens must carry sid.")] = False,
     database: DatabaseOpt = None,
 ) -> None:
     """Register a client; a confidential client's secret is printed once."""
@@ -64,7 +68,9 @@ def add(
                       auth_method=auth_method, post_logout_redirect_uris=post_logout_redirect_uri or [],
                       audiences=audience or [], jwks=jwks_doc, introspect=introspect, skip_consent=skip_consent,
                       access_token_ttl=access_token_ttl, refresh_token_ttl=refresh_token_ttl,
-                      dpop_bound_access_tokens=dpop, require_passkey=require_passkey)
+                      dpop_bound_access_tokens=dpop, require_passkey=require_passkey,
+                      backchannel_logout_uri=backchannel_logout_uri,
+                      backchannel_logout_session_required=backchannel_session_required)
     provider = open_provider(data, database)
     try:
         client, secret = registry.add_client(provider.sessions, spec,

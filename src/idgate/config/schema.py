@@ -109,6 +109,12 @@ class Settings:
     dpop_bound_access_tokens_default: bool = _doc("New clients require DPoP (client metadata "
                                                   "dpop_bound_access_tokens, RFC 9449 §5.2) unless registered "
                                                   "otherwise.", False)
+    # --- Back-channel logout (OIDC Back-Channel Logout 1.0, issue 14). See README.
+    backchannel_logout_timeout: int = _doc("Seconds to wait for an app's back-channel logout endpoint.", 5)
+    backchannel_logout_retry: int = _doc("Seconds before the first retry of a failed logout delivery; each "
+                                         "next wait doubles (at most 10 minutes).", 10)
+    backchannel_logout_attempts: int = _doc("Deliveries tried before a logout token is given up (and recorded "
+                                            "as backchannel.failed).", 6)
     # --- Operations (issue 7): processes, metrics, logs. See README "Operations".
     workers: int = _doc("Server processes (`idgate serve --workers N`) sharing the listening socket and the "
                         "database. On SQLite (one machine) writes take turns; several machines need PostgreSQL.", 1)
@@ -161,6 +167,10 @@ class Settings:
             raise ConfigError(f"Config 'dpop_nonce_lifetime' is {self.dpop_nonce_lifetime}; use 10..86400 seconds.")
         if not 5 <= self.dpop_proof_max_age <= 600:
             raise ConfigError(f"Config 'dpop_proof_max_age' is {self.dpop_proof_max_age}; use 5..600 seconds.")
+        for name, low, high in (("backchannel_logout_timeout", 1, 30), ("backchannel_logout_retry", 1, 3600),
+                                ("backchannel_logout_attempts", 1, 20)):
+            if not low <= getattr(self, name) <= high:
+                raise ConfigError(f"Config {name!r} is {getattr(self, name)}; use {low}..{high}.")
         for aaguid in self.passkey_aaguids:
             if not _AAGUID.fullmatch(aaguid):
                 raise ConfigError(f"Config 'passkey_aaguids' has {aaguid!r}; an AAGUID looks like "

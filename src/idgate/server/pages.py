@@ -30,6 +30,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from idgate import clock, ids
 from idgate.errors import IdgateError
 from idgate.provider import Provider
+from idgate.store import backchannel
 from idgate.store import clients as repo
 from idgate.store.db import transaction
 from idgate.store.models_oauth import BrowserSession
@@ -131,7 +132,9 @@ def sign_in(provider: Provider, request: Request, old: Browser, user_id: str, au
 
 
 def sign_out(provider: Provider, browser: Browser) -> None:
+    """End this browser's idgate session; the apps it signed in to are told (back-channel logout)."""
     with transaction(provider.sessions) as session:
+        backchannel.queue_for_browser_sessions(session, [browser.sid])
         repo.delete_browser_session(session, browser.id_hash)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from idgate.passwords import check_new_password, hash_password
 from idgate import events
-from idgate.store import users
+from idgate.store import backchannel, users
 from idgate.store.db import transaction
 from idgate.store.users import UserView
 
@@ -58,6 +58,8 @@ def set_disabled(sessions: sessionmaker[Session], username: str, disabled: bool,
     with transaction(sessions) as session:
         user = users.require_by_username(session, username)
         users.set_disabled(session, user, disabled)
+        if disabled:  # every app with a session of theirs is told (back-channel logout)
+            backchannel.queue_for_user(session, user.id)
         events.record(None, "admin.user.disabled" if disabled else "admin.user.enabled", "success", session=session,
                       actor=actor, subject=user.id, username=user.username)
 

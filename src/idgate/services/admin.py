@@ -15,6 +15,7 @@ from idgate.errors import Conflict, NotFound
 from idgate.provider import Provider
 from idgate import events
 from idgate.services import accounts
+from idgate.store import backchannel
 from idgate.store import tokens as token_rows
 from idgate.store import users
 from idgate.store.db import transaction
@@ -249,5 +250,6 @@ def end_session(provider: Provider, session_id: str, *, actor: str) -> None:
         if row is None:
             raise NotFound("No such session.")
         token_rows.end_session(session, session_id, utcnow())
+        backchannel.queue_for_login_session(session, session_id)
         events.record(None, "session.ended", "success", session=session, actor=actor, subject=row.user_id,
                       sid=session_id, how="admin")

@@ -15,6 +15,7 @@ from idgate.provider import Provider
 from idgate.services.client_tokens import TokenSet, refresh_lifetimes, third_party_access_token
 from idgate.services.clients.view import ClientView
 from idgate.services.oidc import id_token
+from idgate.store import backchannel
 from idgate.store import clients as repo
 from idgate.store import users
 from idgate.tokens import refresh
@@ -68,6 +69,8 @@ def user_tokens(provider: Provider, session: Any, client: ClientView, granted: U
         session_id = started.session_id
         if granted.sid:
             repo.link_session(session, session_id, granted.sid, client.client_id)
+    if granted.sid and client.backchannel_logout_uri:  # this app is told when that session ends
+        backchannel.record_client(session, granted.sid, client.client_id, user.id)
     events.record(None, "token.issued", "success", session=session, actor=user.id, client_id=client.client_id,
                   grant=grant, scope=granted.scope, aud=granted.audience, jti=jti, sid=session_id,
                   dpop_jkt=dpop_jkt)

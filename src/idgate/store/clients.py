@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from idgate.store import backchannel
 from idgate.store.models import LoginSession, RefreshToken
 from idgate.store.models_oauth import (
     AssertionJti,
@@ -106,12 +107,19 @@ def browser_sessions_of(session: Session, user_id: str, now: datetime) -> list[B
 
 
 def delete_browser_session_by_sid(session: Session, user_id: str, sid: str) -> bool:
+    """End one of the user's browser sessions (account page); its apps are told."""
     result = session.execute(delete(BrowserSession).where(BrowserSession.user_id == user_id,
                                                           BrowserSession.sid == sid))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        backchannel.queue_for_browser_sessions(session, [sid])
+        return True
+    return False
 
 
 def delete_other_browser_sessions(session: Session, user_id: str, keep_hash: str) -> None:
+    """After a password change: every other browser is signed out, and its apps are told."""
+    ending = select(BrowserSession.sid).where(BrowserSession.user_id == user_id, BrowserSession.id_hash != keep_hash)
+    backchannel.queue_for_browser_sessions(session, session.scalars(ending).all())
     session.execute(delete(BrowserSession).where(BrowserSession.user_id == user_id,
                                                  BrowserSession.id_hash != keep_hash))
 

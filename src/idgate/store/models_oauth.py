@@ -41,6 +41,10 @@ class OAuthClient(Base):
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Sign-ins for this client must use a passkey (acr "phr"); a password-only session is stepped up.
     require_passkey: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # OpenID Connect Back-Channel Logout 1.0 §2.2: where logout tokens go, and whether they carry sid.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text, default=None)
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                                      server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -29,6 +29,7 @@ from idgate.services import accounts
 from idgate.services.interaction_flow import load_user
 from idgate.services.clients.registry import get_client
 from idgate.services.login import authenticate
+from idgate.store import backchannel
 from idgate.store import clients as repo
 from idgate.store import tokens as token_rows
 from idgate.store.db import transaction
@@ -170,6 +171,7 @@ def _end(provider: Provider, user: UserView, kind: str, ident: str) -> bool:
             if row is None or row.user_id != user.id:
                 return False
             token_rows.end_session(session, ident, clock.utcnow())
+            backchannel.queue_for_login_session(session, ident)
             return True
     return False
 

@@ -60,7 +60,8 @@ def _typed(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
 def spec_from_json(body: dict[str, Any]) -> ClientSpec:
     known = {"client_id", "client_name", "grant_types", "redirect_uris", "post_logout_redirect_uris", "scope",
              "token_endpoint_auth_method", "jwks", "public", "audiences", "introspect", "skip_consent",
-             "access_token_ttl", "refresh_token_ttl", "dpop_bound_access_tokens", "require_passkey"}
+             "access_token_ttl", "refresh_token_ttl", "dpop_bound_access_tokens", "require_passkey",
+             "backchannel_logout_uri", "backchannel_logout_session_required"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.")
@@ -82,6 +83,8 @@ def spec_from_json(body: dict[str, Any]) -> ClientSpec:
         refresh_token_ttl=_typed(body, "refresh_token_ttl", int, None),
         dpop_bound_access_tokens=_typed(body, "dpop_bound_access_tokens", bool, None),
         require_passkey=bool(_typed(body, "require_passkey", bool, False)),
+        backchannel_logout_uri=_typed(body, "backchannel_logout_uri", str, None),
+        backchannel_logout_session_required=bool(_typed(body, "backchannel_logout_session_required", bool, False)),
     )
 
 

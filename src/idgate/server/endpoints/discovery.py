@@ -32,6 +32,9 @@ def metadata(settings: Settings, alg: str) -> dict[str, Any]:
         "introspection_endpoint": f"{base}/introspect",
         "end_session_endpoint": f"{base}/end_session",
         "device_authorization_endpoint": f"{base}/device_authorization",  # RFC 8628 §4
+        # OIDC Back-Channel Logout 1.0 §2.1: logout tokens, with sid.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "grant_types_supported": list(GRANTS),  # the token endpoint's table, so the two cannot disagree
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

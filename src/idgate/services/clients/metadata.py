@@ -52,6 +52,8 @@ class ClientSpec:
     # RFC 9449 §5.2; None: the server's dpop_bound_access_tokens_default.
     dpop_bound_access_tokens: bool | None = None
     require_passkey: bool = False  # every sign-in for this client uses a passkey (acr "phr")
+    backchannel_logout_uri: str | None = None  # OIDC Back-Channel Logout 1.0 §2.2
+    backchannel_logout_session_required: bool = False
 
 
 
@@ -108,6 +110,12 @@ def validate(spec: ClientSpec) -> ClientSpec:
     if "authorization_code" in grants and not spec.redirect_uris:
         raise InvalidRequest("The authorization_code grant needs at least one --redirect-uri.")
     spec.post_logout_redirect_uris = _check_uris(spec.post_logout_redirect_uris, "post-logout redirect URI")
+    if spec.backchannel_logout_uri is not None:  # §2.2: an absolute URI, no fragment; https (loopback http)
+        spec.backchannel_logout_uri = _check_uris([spec.backchannel_logout_uri], "back-channel logout URI")[0]
+        if not spec.backchannel_logout_uri.startswith(("https://", "http://")):
+            raise InvalidRequest("The back-channel logout URI must be https (http only on loopback).")
+    elif spec.backchannel_logout_session_required:
+        raise InvalidRequest("backchannel_logout_session_required needs a backchannel_logout_uri.")
     scopes: list[str] = []
     for s in spec.scopes:
         scopes.extend(parse_scope(s) or [])

@@ -32,7 +32,8 @@ def add_client(sessions: sessionmaker[Session], spec: ClientSpec, *,
         audiences=json.dumps(spec.audiences), jwks=json.dumps(spec.jwks) if spec.jwks else None,
         introspect=spec.introspect, skip_consent=spec.skip_consent, access_token_ttl=spec.access_token_ttl,
         refresh_token_ttl=spec.refresh_token_ttl, dpop_bound_access_tokens=dpop_bound,
-        require_passkey=spec.require_passkey,
+        require_passkey=spec.require_passkey, backchannel_logout_uri=spec.backchannel_logout_uri,
+        backchannel_logout_session_required=spec.backchannel_logout_session_required,
     )
     with transaction(sessions) as session:
         if not repo.add_client(session, row):

@@ -33,6 +33,8 @@ class ClientView:
     created_at: datetime | None = None
     dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2
     require_passkey: bool = False  # sign-ins must use a passkey (acr "phr")
+    backchannel_logout_uri: str | None = None  # OIDC Back-Channel Logout 1.0 §2.2
+    backchannel_logout_session_required: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """RFC 7591 §2 metadata names where one exists."""
@@ -47,6 +49,8 @@ class ClientView:
             "introspect": self.introspect, "skip_consent": self.skip_consent,
             "access_token_ttl": self.access_token_ttl, "refresh_token_ttl": self.refresh_token_ttl,
             "dpop_bound_access_tokens": self.dpop_bound_access_tokens, "require_passkey": self.require_passkey,
+            "backchannel_logout_uri": self.backchannel_logout_uri,
+            "backchannel_logout_session_required": self.backchannel_logout_session_required,
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }
 
@@ -60,4 +64,6 @@ def view(row: OAuthClient) -> ClientView:
         jwks=json.loads(row.jwks) if row.jwks else None, introspect=row.introspect, skip_consent=row.skip_consent,
         access_token_ttl=row.access_token_ttl, refresh_token_ttl=row.refresh_token_ttl, created_at=row.created_at,
         dpop_bound_access_tokens=bool(row.dpop_bound_access_tokens), require_passkey=bool(row.require_passkey),
+        backchannel_logout_uri=row.backchannel_logout_uri,
+        backchannel_logout_session_required=bool(row.backchannel_logout_session_required),
     )
