@@ -246,16 +246,18 @@ def test_tokens_for_a_registered_resource_server_are_introspected(world: World, 
 
 
 def test_the_migrations_make_the_issue_14_tables_as_the_models_say(provider: Provider) -> None:
-    """Alembic's 0009 (device codes) and 0010 (exchange policy) against the models, on SQLite
-    and PostgreSQL: no difference in columns, types, keys or indexes."""
+    """Alembic's 0009 (device codes), 0010 (exchange policy) and 0011 (back-channel logout)
+    against the models, on SQLite and PostgreSQL: no difference in columns, types, keys or indexes."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
     from idgate.store.models import Base
     from idgate.store.models_device import DeviceAuthorization
+    from idgate.store.models_backchannel import LogoutDelivery, SessionClient
     from idgate.store.models_exchange import TokenExchangePolicy
 
-    ours = {DeviceAuthorization.__tablename__, TokenExchangePolicy.__tablename__}
+    ours = {DeviceAuthorization.__tablename__, TokenExchangePolicy.__tablename__, SessionClient.__tablename__,
+            LogoutDelivery.__tablename__, "backchannel_logout"}  # the last: the new oauth_clients columns
     with provider.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert [d for d in diffs if any(t in repr(d) for t in ours)] == []
